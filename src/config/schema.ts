@@ -1,0 +1,276 @@
+/**
+ * The config schema: the public contract of the YAML file. Each field has a description and a
+ * default, so `portcullis schema` gives editors completion and docs/configuration.md stays honest.
+ * Keys that later capabilities own are reserved: they are known, so a typo elsewhere is still an
+ * "unrecognized key", but using them before they exist is a clear error rather than a silent no-op.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parseDuration, parseSize } from '../core/units.js';
+
+const duration = (def: string, what: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(def)
+    .describe(`${what} (duration: 500ms, 10s, 2m, 1h; a bare number is milliseconds). Default ${def}.`)
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (use e.g. 500ms, 10s, 2m)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const size = (def: string, what: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(def)
+    .describe(`${what} (size: 512kb, 10mb; a bare number is bytes). Default ${def}.`)
+    .transform((v, ctx) => {
+      const bytes = parseSize(v);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${v}" is not a size (use e.g. 64kb, 10mb)` });
+        return z.NEVER;
+      }
+      return bytes;
+    });
+
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `host:port`, IPv6 as `[::1]:8080`. Port 0 asks the OS for a free port (tests). */
+export function parseAddress(value: string): Address | string {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(value);
+  if (m === null) return `"${value}" is not host:port (IPv6 as [::1]:8080)`;
+  const host = m[1] ?? m[2] ?? '';
+  const port = Number(m[3]);
+  if (port > 65535) return `port ${port} is out of range`;
+  if (m[1] !== undefined && isIP(host) !== 6) return `"${host}" is not an IPv6 address`;
+  return { host, port };
+}
+
+const address = z
+  .string()
+  .describe('host:port to bind; IPv6 as [::1]:8080')
+  .transform((v, ctx) => {
+    const a = parseAddress(v);
+    if (typeof a === 'string') {
+      ctx.addIssue({ code: 'custom', message: a });
+      return z.NEVER;
+    }
+    return a;
+  });
+
+/** A key a later capability owns: recognised, but refused until that capability exists. */
+const reserved = (what: string) =>
+  z
+    .unknown()
+    .optional()
+    .describe(`Reserved for ${what}; not available in this version.`)
+    .superRefine((v, ctx) => {
+      if (v !== undefined) ctx.addIssue({ code: 'custom', message: `${what} is not available in this version of Portcullis` });
+    });
+
+const tlsListener = z
+  .strictObject({
+    cert: z.string().min(1).describe('PEM file with the certificate chain (relative to the config file)'),
+    key: z.string().min(1).describe('PEM file with the private key'),
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Lowest TLS version accepted. Default TLSv1.2.'),
+    http2: z.boolean().default(true).describe('Offer HTTP/2 via ALPN (HTTP/1.1 stays available). Default true.'),
+    clientCa: reserved('client certificate authentication (tls.clientCa)'),
+    clientCert: reserved('client certificate authentication (tls.clientCert)'),
+  })
+  .describe('Terminate TLS on this listener');
+
+const listener = z.strictObject({
+  address,
+  tls: tlsListener.optional(),
+});
+
+const cidr = z
+  .string()
+  .describe('An IP address or CIDR range, e.g. 10.0.0.0/8 or ::1')
+  .refine((v) => {
+    const [ip, bits, extra] = v.split('/');
+    if (extra !== undefined || ip === undefined) return false;
+    const family = isIP(ip);
+    if (family === 0) return false;
+    if (bits === undefined) return true;
+    const n = Number(bits);
+    return /^\d+$/.test(bits) && n <= (family === 4 ? 32 : 128);
+  }, 'not an IP address or CIDR range');
+
+const targetUrl = z
+  .string()
+  .describe('http:// or https:// origin, optionally with a base path')
+  .superRefine((v, ctx) => {
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `"${v}" is not a URL` });
+      return;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `"${v}" must be http:// or https://` });
+    if (u.username !== '' || u.password !== '') ctx.addIssue({ code: 'custom', message: 'credentials in a target URL are not allowed; use upstream auth' });
+    if (u.search !== '' || u.hash !== '') ctx.addIssue({ code: 'custom', message: 'a target URL must not have a query or fragment' });
+  });
+
+const upstream = z.strictObject({
+  targets: z.array(targetUrl).min(1).describe('Targets, used round-robin; one that refuses connections is ejected for `ejectFor`'),
+  timeouts: z
+    .strictObject({
+      connect: duration('2s', 'Time to establish a connection to a target'),
+      response: duration('30s', 'Time for the target to send response headers'),
+    })
+    .prefault({})
+    .describe('Upstream timeouts'),
+  hostHeader: z
+    .string()
+    .min(1)
+    .default('target')
+    .describe('Host header sent upstream: `target` (the target URL host, default), `preserve` (the client Host), or a literal host'),
+  ejectFor: duration('10s', 'Cool-down of a target that refused a connection'),
+  maxConnections: z.number().int().positive().optional().describe('Cap on open connections per target (default: unbounded)'),
+  tls: reserved('upstream TLS settings (upstreams.*.tls)'),
+  auth: reserved('outbound credentials (upstreams.*.auth)'),
+});
+
+const pathPattern = z
+  .string()
+  .describe('Exact path (/status), whole-segment prefix (/orders/**), or with parameters (/users/:id)')
+  .refine((v) => v.startsWith('/'), 'a path pattern starts with /')
+  .refine((v) => !/[?#%\\]/.test(v), 'a path pattern must not contain ?, #, % or \\')
+  .refine((v) => !v.slice(0, -3).includes('**') && (!v.includes('**') || v.endsWith('/**')), '** is only allowed as the last segment (/prefix/**)')
+  .refine((v) => !v.split('/').some((s) => s === '.' || s === '..'), 'a path pattern must not contain . or .. segments')
+  .refine((v) => !/\/\//.test(v), 'a path pattern must not contain //');
+
+const method = z
+  .string()
+  .regex(/^[A-Za-z]+$/, 'not an HTTP method')
+  .transform((m) => m.toUpperCase());
+
+const hostPattern = z
+  .string()
+  .describe('Host to match (case-insensitive, port ignored); `*.example.com` matches one or more leading labels')
+  .refine((v) => /^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(v) || /^\[[0-9a-fA-F:]+\]$/.test(v), 'not a host name')
+  .transform((v) => v.toLowerCase());
+
+const respond = z
+  .strictObject({
+    status: z.number().int().min(200).max(599).describe('Status code'),
+    json: z.unknown().optional().describe('JSON body'),
+    body: z.string().optional().describe('Text body (text/plain)'),
+    headers: z.record(z.string(), z.string()).optional().describe('Extra response headers'),
+  })
+  .refine((r) => r.json === undefined || r.body === undefined, 'use either json or body, not both')
+  .describe('A static response; the route has no upstream');
+
+const route = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a route name is 1-64 of A-Z a-z 0-9 . _ - (it is a metric label)')
+      .describe('Unique name: used in logs and metrics'),
+    match: z.strictObject({
+      host: hostPattern.optional(),
+      path: pathPattern,
+      methods: z.array(method).min(1).optional().describe('Methods accepted (default: all)'),
+    }),
+    upstream: z.string().optional().describe('Name of the upstream to proxy to'),
+    respond: respond.optional(),
+    stripPrefix: z.string().optional().describe('Literal path prefix removed before forwarding (whole segments)'),
+    websocket: z.boolean().default(false).describe('Allow WebSocket upgrades on this route. Default false.'),
+    authenticate: reserved('edge authentication (routes[].authenticate)'),
+    authorize: reserved('authorization (routes[].authorize)'),
+    rateLimit: reserved('rate limiting (routes[].rateLimit)'),
+    routeBy: reserved('dynamic routing (routes[].routeBy)'),
+    forwardCredentials: reserved('credential forwarding (routes[].forwardCredentials)'),
+  })
+  .superRefine((r, ctx) => {
+    if ((r.upstream === undefined) === (r.respond === undefined))
+      ctx.addIssue({ code: 'custom', message: 'a route needs exactly one of upstream or respond', path: ['upstream'] });
+    if (r.stripPrefix !== undefined) {
+      const literal = r.match.path.endsWith('/**') ? r.match.path.slice(0, -3) : r.match.path;
+      const ok =
+        r.stripPrefix.startsWith('/') &&
+        !r.stripPrefix.endsWith('/') &&
+        !r.stripPrefix.includes(':') &&
+        (literal === r.stripPrefix || literal.startsWith(`${r.stripPrefix}/`));
+      if (!ok) ctx.addIssue({ code: 'custom', message: `stripPrefix must be whole leading segments of match.path "${r.match.path}"`, path: ['stripPrefix'] });
+    }
+  });
+
+export const configSchema = z
+  .strictObject({
+    listeners: z.array(listener).min(1).describe('Where clients connect'),
+    admin: z
+      .strictObject({
+        address: address.prefault('127.0.0.1:9901'),
+        allowRemote: z.boolean().default(false).describe('Allow a non-loopback admin address. Default false.'),
+      })
+      .prefault({})
+      .describe('Admin listener: /healthz, /readyz, /metrics. Loopback only unless allowRemote.'),
+    trustedProxies: z.array(cidr).default([]).describe('Peers whose X-Forwarded-*, Forwarded and X-Request-Id are honoured'),
+    limits: z
+      .strictObject({
+        maxBodyBytes: size('10mb', 'Largest request body'),
+        maxHeaderCount: z.number().int().min(1).max(1000).default(100).describe('Most request headers. Default 100.'),
+        maxHeaderBytes: size('16kb', 'Largest request head (request line and headers)'),
+        headersTimeout: duration('10s', 'Time a client has to send the request head'),
+        requestTimeout: duration('60s', 'Time a client has to send the whole request'),
+        idleTimeout: duration('30s', 'Keep-alive idle time of a client connection'),
+        drainTimeout: duration('30s', 'How long SIGTERM waits for in-flight requests'),
+      })
+      .prefault({})
+      .describe('Request limits'),
+    log: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        access: z.boolean().default(true).describe('One JSON line per request. Default true.'),
+      })
+      .prefault({})
+      .describe('Logging'),
+    upstreams: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'an upstream name is 1-64 of A-Z a-z 0-9 . _ -'), upstream).default({}),
+    routes: z.array(route).min(1).describe('Routes; the most specific match wins'),
+    authenticators: reserved('authenticators'),
+    consumers: reserved('consumers'),
+    secrets: reserved('the secret store (secrets)'),
+    store: reserved('shared state (store)'),
+  })
+  .superRefine((c, ctx) => {
+    const names = new Map<string, number>();
+    c.routes.forEach((r, i) => {
+      const first = names.get(r.name);
+      if (first !== undefined)
+        ctx.addIssue({ code: 'custom', message: `route name "${r.name}" is already used by routes[${first}]`, path: ['routes', i, 'name'] });
+      else names.set(r.name, i);
+      if (r.upstream !== undefined && !Object.hasOwn(c.upstreams, r.upstream))
+        ctx.addIssue({ code: 'custom', message: `unknown upstream "${r.upstream}"`, path: ['routes', i, 'upstream'] });
+    });
+    const seen = new Map<string, string>();
+    const key = (a: Address) => `${a.host.toLowerCase()}:${a.port}`;
+    c.listeners.forEach((l, i) => {
+      const k = key(l.address);
+      if (l.address.port !== 0 && seen.has(k))
+        ctx.addIssue({ code: 'custom', message: `address is already used by ${seen.get(k)}`, path: ['listeners', i, 'address'] });
+      seen.set(k, `listeners[${i}]`);
+    });
+    if (c.admin.address.port !== 0 && seen.has(key(c.admin.address)))
+      ctx.addIssue({ code: 'custom', message: `admin address is already used by ${seen.get(key(c.admin.address))}`, path: ['admin', 'address'] });
+    if (!c.admin.allowRemote && !isLoopback(c.admin.address.host))
+      ctx.addIssue({ code: 'custom', message: 'the admin listener must bind a loopback address unless admin.allowRemote is true', path: ['admin', 'address'] });
+  });
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+export type Config = z.output<typeof configSchema>;
+export type ListenerConfig = Config['listeners'][number];
+export type UpstreamConfig = Config['upstreams'][string];
+export type RouteConfig = Config['routes'][number];
+export type LimitsConfig = Config['limits'];

@@ -1,0 +1,159 @@
+/**
+ * Build once, run per request: a loaded config becomes a Runtime — compiled router, upstream
+ * pools, TLS material read from disk, pre-rendered static replies, pre-bound metric children.
+ * Building never touches the live gateway; a reload swaps the whole Runtime at once.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Counter, Histogram } from 'prom-client';
+import { BuildProblem, ConfigError, type ConfigProblem, type LoadedConfig } from '../config/load.js';
+import type { Config, LimitsConfig, ListenerConfig, RouteConfig } from '../config/schema.js';
+import { compileRouter, type Router } from './router.js';
+import { compileTrustedProxies, type TrustedProxies } from '../server/client-ip.js';
+import type { Metrics } from '../observability/metrics.js';
+import { createUpstream, type Upstream } from '../upstream/upstream.js';
+
+export interface StaticReply {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | number>>;
+  readonly body: Buffer;
+}
+
+export interface RouteMetrics {
+  /** Request counters per status class, index 0 = 1xx … 4 = 5xx. */
+  readonly byClass: readonly Counter.Internal[];
+  readonly duration: Histogram.Internal<'route'>;
+}
+
+export interface CompiledRoute {
+  readonly name: string;
+  readonly upstream: Upstream | undefined;
+  readonly respond: StaticReply | undefined;
+  /** Literal prefix to remove before forwarding, or undefined. */
+  readonly stripPrefix: string | undefined;
+  readonly websocket: boolean;
+  readonly metrics: RouteMetrics;
+}
+
+export interface ListenerSpec {
+  readonly key: string;
+  readonly config: ListenerConfig;
+  /** PEM material read at build time (undefined for plain HTTP). */
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+}
+
+export interface Runtime {
+  readonly config: Config;
+  readonly file: string;
+  /** Short hash of the config file's effective content, for logs and the config_info metric. */
+  readonly hash: string;
+  readonly router: Router<CompiledRoute>;
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly trusted: TrustedProxies;
+  readonly limits: LimitsConfig;
+  readonly listeners: readonly ListenerSpec[];
+  /** Metrics children for requests that matched no route. */
+  readonly unmatched: RouteMetrics;
+  close(): Promise<void>;
+}
+
+export function listenerKey(l: ListenerConfig): string {
+  return `${l.address.host}:${l.address.port}`;
+}
+
+function routeMetrics(metrics: Metrics, name: string): RouteMetrics {
+  return {
+    byClass: ['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => metrics.requests.labels(name, c)),
+    duration: metrics.duration.labels(name),
+  };
+}
+
+function staticReply(r: NonNullable<RouteConfig['respond']>): StaticReply {
+  const isJson = r.json !== undefined;
+  const body = Buffer.from(isJson ? JSON.stringify(r.json) : (r.body ?? ''));
+  const headers: Record<string, string | number> = {};
+  if (isJson || r.body !== undefined) headers['content-type'] = isJson ? 'application/json' : 'text/plain; charset=utf-8';
+  for (const [k, v] of Object.entries(r.headers ?? {})) headers[k.toLowerCase()] = v;
+  headers['content-length'] = body.length;
+  return { status: r.status, headers, body };
+}
+
+async function readPem(loaded: LoadedConfig, file: string, path: (string | number)[], problems: ConfigProblem[]): Promise<Buffer> {
+  try {
+    const pem = await readFile(resolve(loaded.dir, file));
+    if (!pem.includes('-----BEGIN ')) problems.push(loaded.problem(path, `${file} is not a PEM file`));
+    return pem;
+  } catch (err) {
+    problems.push(loaded.problem(path, `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`));
+    return Buffer.alloc(0);
+  }
+}
+
+/** Build a Runtime, or throw ConfigError listing every problem found. */
+export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics): Promise<Runtime> {
+  const { config } = loaded;
+  const problems: ConfigProblem[] = [];
+
+  const listeners = await Promise.all(
+    config.listeners.map(async (l, i): Promise<ListenerSpec> => {
+      if (l.tls === undefined) return { key: listenerKey(l), config: l, tls: undefined };
+      const [cert, key] = await Promise.all([
+        readPem(loaded, l.tls.cert, ['listeners', i, 'tls', 'cert'], problems),
+        readPem(loaded, l.tls.key, ['listeners', i, 'tls', 'key'], problems),
+      ]);
+      if (cert.length > 0 && key.length > 0) {
+        try {
+          const { createSecureContext } = await import('node:tls');
+          createSecureContext({ cert, key });
+        } catch (err) {
+          problems.push(loaded.problem(['listeners', i, 'tls'], `certificate and key do not form a usable pair (${(err as Error).message})`));
+        }
+      }
+      return { key: listenerKey(l), config: l, tls: { cert, key } };
+    }),
+  );
+
+  let router: Router<CompiledRoute> | undefined;
+  const upstreams = new Map<string, Upstream>();
+  if (problems.length === 0) {
+    for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, u));
+    const routes = config.routes.map((rc) => ({
+      config: rc,
+      route: {
+        name: rc.name,
+        upstream: rc.upstream === undefined ? undefined : upstreams.get(rc.upstream),
+        respond: rc.respond === undefined ? undefined : staticReply(rc.respond),
+        stripPrefix: rc.stripPrefix,
+        websocket: rc.websocket,
+        metrics: routeMetrics(metrics, rc.name),
+      } satisfies CompiledRoute,
+    }));
+    try {
+      router = compileRouter(routes);
+    } catch (err) {
+      if (!(err instanceof BuildProblem)) throw err;
+      problems.push(loaded.problem(err.path, err.message));
+    }
+  }
+  if (problems.length > 0 || router === undefined) {
+    await Promise.all([...upstreams.values()].map((u) => u.close()));
+    throw new ConfigError(problems);
+  }
+
+  const hash = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
+  return {
+    config,
+    file: loaded.file,
+    hash,
+    router,
+    upstreams,
+    trusted: compileTrustedProxies(config.trustedProxies),
+    limits: config.limits,
+    listeners,
+    unmatched: routeMetrics(metrics, '(none)'),
+    async close() {
+      await Promise.all([...upstreams.values()].map((u) => u.close()));
+    },
+  };
+}

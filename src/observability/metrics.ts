@@ -1,0 +1,78 @@
+/**
+ * Prometheus metrics. Labels are bounded: route and upstream names come from the config, status
+ * is a class (2xx…), `kind` is a fixed vocabulary. Never a client value, consumer, key or token.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'route' | 'status_class'>;
+  readonly duration: Histogram<'route'>;
+  readonly upstreamDuration: Histogram<'upstream'>;
+  readonly upstreamErrors: Counter<'upstream' | 'kind'>;
+  readonly openConnections: Gauge<'listener'>;
+  readonly reloads: Counter<'result'>;
+  readonly refusals: Counter<'code'>;
+  readonly configInfo: Gauge<'hash'>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'portcullis_process_' });
+  const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+  return {
+    registry,
+    requests: new Counter({
+      name: 'portcullis_requests_total',
+      help: 'Requests by route and status class',
+      labelNames: ['route', 'status_class'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'portcullis_request_duration_seconds',
+      help: 'Time from request to the end of the response',
+      labelNames: ['route'],
+      buckets,
+      registers: [registry],
+    }),
+    upstreamDuration: new Histogram({
+      name: 'portcullis_upstream_duration_seconds',
+      help: 'Time from sending upstream to its response headers',
+      labelNames: ['upstream'],
+      buckets,
+      registers: [registry],
+    }),
+    upstreamErrors: new Counter({
+      name: 'portcullis_upstream_errors_total',
+      help: 'Failed upstream exchanges by kind (refused, timeout, tls, reset)',
+      labelNames: ['upstream', 'kind'],
+      registers: [registry],
+    }),
+    openConnections: new Gauge({
+      name: 'portcullis_open_connections',
+      help: 'Open client connections by listener',
+      labelNames: ['listener'],
+      registers: [registry],
+    }),
+    reloads: new Counter({
+      name: 'portcullis_config_reloads_total',
+      help: 'Config reloads by result (success, failure)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    refusals: new Counter({
+      name: 'portcullis_refusals_total',
+      help: 'Requests the gateway answered itself, by error code',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+    configInfo: new Gauge({
+      name: 'portcullis_config_info',
+      help: 'Always 1; the hash label identifies the config in force',
+      labelNames: ['hash'],
+      registers: [registry],
+    }),
+  };
+}

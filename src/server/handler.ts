@@ -1,0 +1,322 @@
+/**
+ * The request pipeline. Phases run in a fixed order and each either continues or refuses:
+ *
+ *   admission (header scan, target normalisation, Expect, body size) → route → proxy → log
+ *
+ * Later capabilities plug in between route and proxy (authenticate → authorize → limit → outbound).
+ * A refusal is a value rendered by the single renderer in reply.ts; a thrown error fails closed (500).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import { pipeline, type Readable, Transform } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { ERRORS, type Refusal, refuse } from '../core/errors.js';
+import { cleanResponseHeaders, type HeaderMap, isValidRequestId, scanRequestHeaders, type ScannedHeaders } from '../core/headers.js';
+import { normaliseTarget } from '../core/path.js';
+import { hostOf } from '../core/router.js';
+import type { CompiledRoute, RouteMetrics, Runtime } from '../core/runtime.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { classifyUpstreamError } from '../upstream/errors.js';
+import type { Target } from '../upstream/upstream.js';
+import { plainIp, resolveClientIp } from './client-ip.js';
+import { type Response, sendProblem } from './reply.js';
+
+export type Request = IncomingMessage | Http2ServerRequest;
+
+/** What the request handler needs from the gateway; `runtime` is swapped atomically on reload. */
+export interface GatewayState {
+  runtime: Runtime;
+  draining: boolean;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export interface ListenerInfo {
+  readonly scheme: 'http' | 'https';
+}
+
+/**
+ * Per-request state, written once by the phase that owns each field. It is also the undici
+ * dispatch handler, so a proxied request costs one object.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly start = performance.now();
+  readonly state: GatewayState;
+  readonly rt: Runtime;
+  readonly req: Request;
+  readonly res: Response;
+  readonly id: string;
+  readonly clientIp: string;
+  method: string;
+  path = '';
+  route: CompiledRoute | undefined;
+  target: Target | undefined;
+  upstreamStart = 0;
+  upstreamMs = -1;
+  status = 0;
+  bytesOut = 0;
+  refusal: Refusal | undefined;
+  done = false;
+  retried = false;
+  hasBody = false;
+  controller: Dispatcher.DispatchController | undefined;
+  dispatchOpts: Dispatcher.DispatchOptions | undefined;
+
+  constructor(state: GatewayState, req: Request, res: Response, id: string, clientIp: string) {
+    this.state = state;
+    this.rt = state.runtime;
+    this.req = req;
+    this.res = res;
+    this.id = id;
+    this.clientIp = clientIp;
+    this.method = req.method ?? 'GET';
+  }
+
+  // ---- local replies -------------------------------------------------------------------------
+
+  refuse(refusal: Refusal, close = false): void {
+    this.refusal = refusal;
+    this.status = ERRORS[refusal.code].status;
+    this.state.metrics.refusals.labels(refusal.code).inc();
+    sendProblem(this.res, refusal, this.id, close);
+    this.finish();
+  }
+
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    const seconds = (performance.now() - this.start) / 1000;
+    const m: RouteMetrics = this.route?.metrics ?? this.rt.unmatched;
+    const cls = Math.floor(this.status / 100) - 1;
+    (m.byClass[cls >= 0 && cls <= 4 ? cls : 4] as RouteMetrics['byClass'][number]).inc();
+    m.duration.observe(seconds);
+    if (this.target !== undefined && this.upstreamMs >= 0)
+      this.state.metrics.upstreamDuration.labels(this.route?.upstream?.name ?? '').observe(this.upstreamMs / 1000);
+    if (!this.rt.config.log.access) return;
+    this.state.logger.info({
+      msg: 'request',
+      reqId: this.id,
+      method: this.method,
+      path: this.path,
+      route: this.route?.name,
+      status: this.status,
+      durationMs: Math.round(seconds * 1e6) / 1000,
+      bytesOut: this.bytesOut,
+      clientIp: this.clientIp,
+      upstream: this.target?.origin,
+      upstreamMs: this.upstreamMs >= 0 ? Math.round(this.upstreamMs * 1000) / 1000 : undefined,
+      code: this.refusal?.code,
+      details: this.refusal?.details,
+    });
+  }
+
+  // ---- undici dispatch handler ---------------------------------------------------------------
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.res.destroyed) controller.abort(new Error('client went away'));
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return; // 1xx informational: not relayed
+    this.upstreamMs = performance.now() - this.upstreamStart;
+    this.status = statusCode;
+    cleanResponseHeaders(headers);
+    if (headers['x-request-id'] === undefined) headers['x-request-id'] = this.id;
+    if (this.state.draining && 'shouldKeepAlive' in this.res) headers.connection = 'close';
+    (this.res as ServerResponse).writeHead(statusCode, headers as Record<string, string | string[]>);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.bytesOut += chunk.length;
+    if (!(this.res as ServerResponse).write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+    this.finish();
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (this.done) return;
+    if (this.res.destroyed && !this.res.writableEnded) {
+      // The client left first; its abort is what failed the upstream exchange.
+      this.status = this.status || 499;
+      this.refusal = refuse('PTC_ERR_BAD_REQUEST', 'client closed the connection');
+      this.finish();
+      return;
+    }
+    if ((err as { code?: unknown }).code === BODY_TOO_LARGE) return this.refuse(refuse('PTC_ERR_BODY_TOO_LARGE', err.message), true);
+    const { code, kind } = classifyUpstreamError(err);
+    const upstream = this.route?.upstream;
+    if (upstream !== undefined) this.state.metrics.upstreamErrors.labels(upstream.name, kind).inc();
+    if (kind === 'refused' && upstream !== undefined && this.target !== undefined) {
+      upstream.eject(this.target, Date.now());
+      // Nothing reached the target, so a request without a body may safely try another one.
+      if (!this.retried && !this.hasBody && upstream.targets.length > 1 && this.status === 0) {
+        this.retried = true;
+        this.dispatchTo(upstream.pick(Date.now()));
+        return;
+      }
+    }
+    const details = `${kind}: ${(err as { code?: string }).code ?? err.name} from ${this.target?.origin ?? '?'}`;
+    if (this.res.headersSent) {
+      // Mid-response failure: the only honest signal left is to cut the client connection.
+      this.refusal = refuse(code, details);
+      this.res.destroy();
+      this.finish();
+      return;
+    }
+    this.refuse(refuse(code, details), this.hasBody);
+  }
+
+  dispatchTo(target: Target): void {
+    this.target = target;
+    const opts = this.dispatchOpts as Dispatcher.DispatchOptions;
+    if (this.route?.upstream?.hostHeader === 'target') (opts.headers as HeaderMap).host = target.host;
+    opts.path = target.basePath + this.dispatchPath;
+    this.upstreamStart = performance.now();
+    target.pool.dispatch(opts, this);
+  }
+
+  dispatchPath = '';
+}
+
+const onClientClose = function (this: Response, ex: Exchange): void {
+  if (!ex.done && !this.writableFinished) ex.controller?.abort(new Error('client closed the connection'));
+};
+
+/** Handle one request on a client listener. */
+export function handleRequest(state: GatewayState, listener: ListenerInfo, req: Request, res: Response): void {
+  const rt = state.runtime;
+  const peer = plainIp(req.socket?.remoteAddress ?? '');
+  const scanned = scanRequestHeaders(req.rawHeaders, rt.limits.maxHeaderCount);
+  const isRefusal = 'code' in scanned;
+  const trustedPeer = rt.trusted.any && rt.trusted.has(peer);
+  const id = !isRefusal && trustedPeer && scanned.requestId !== undefined && isValidRequestId(scanned.requestId) ? scanned.requestId : randomUUID();
+  const clientIp = !isRefusal && trustedPeer ? resolveClientIp(peer, scanned.xForwardedFor, rt.trusted) : peer;
+  const ex = new Exchange(state, req, res, id, clientIp);
+  if (state.draining && 'shouldKeepAlive' in res) (res as ServerResponse).shouldKeepAlive = false;
+  try {
+    if (isRefusal) return ex.refuse(scanned, true);
+    admitAndProxy(ex, listener, scanned, trustedPeer, peer);
+  } catch (err) {
+    state.logger.error({ err, reqId: id }, 'request handler failed');
+    if (!ex.done) ex.refuse(refuse('PTC_ERR_INTERNAL', 'handler threw'), true);
+  }
+}
+
+function admitAndProxy(ex: Exchange, listener: ListenerInfo, h: ScannedHeaders, trustedPeer: boolean, peer: string): void {
+  const { rt, req, res } = ex;
+  // ---- admission ----
+  let authority = h.host ?? (req.headers[':authority'] as string | undefined);
+  let rawTarget = req.url ?? '/';
+  if (rawTarget.charCodeAt(0) !== 0x2f) {
+    // absolute-form (RFC 9112 §3.2.2) is accepted only for a host this gateway serves, and only when
+    // it agrees with Host, so no component before or after us can route on a different name.
+    let url: URL | undefined;
+    try {
+      url = rawTarget === '*' ? undefined : new URL(rawTarget);
+    } catch {}
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '')
+      return ex.refuse(refuse('PTC_ERR_BAD_REQUEST_TARGET', 'request target is neither origin-form nor a usable absolute URL'), true);
+    if (authority !== undefined && hostOf(authority) !== hostOf(url.host))
+      return ex.refuse(refuse('PTC_ERR_BAD_REQUEST_TARGET', 'absolute-form target disagrees with Host'), true);
+    if (!rt.router.hosts.has(hostOf(url.host))) return ex.refuse(refuse('PTC_ERR_BAD_REQUEST_TARGET', 'absolute-form target names an unknown host'), true);
+    authority = url.host;
+    const q = rawTarget.indexOf('?');
+    rawTarget = url.pathname + (q === -1 ? '' : rawTarget.slice(q));
+    if (rawTarget.includes('#')) return ex.refuse(refuse('PTC_ERR_BAD_PATH', 'fragment in request target'), true);
+  }
+  const target = normaliseTarget(rawTarget);
+  if (typeof target === 'string') {
+    ex.path = '';
+    return ex.refuse(refuse('PTC_ERR_BAD_PATH', target), true);
+  }
+  ex.path = target.path;
+  if (authority === undefined) {
+    if (req.httpVersion !== '1.0') return ex.refuse(refuse('PTC_ERR_BAD_REQUEST', 'missing Host'), true);
+    authority = '';
+  }
+  if (h.expect !== undefined && h.expect.toLowerCase() !== '100-continue') return ex.refuse(refuse('PTC_ERR_EXPECTATION_FAILED', 'unsupported Expect'), true);
+  let contentLength = -1;
+  if (h.contentLength !== undefined) {
+    contentLength = Number(h.contentLength);
+    if (!/^\d+$/.test(h.contentLength)) return ex.refuse(refuse('PTC_ERR_BAD_HEADER', 'invalid Content-Length'), true);
+    if (contentLength > rt.limits.maxBodyBytes)
+      return ex.refuse(refuse('PTC_ERR_BODY_TOO_LARGE', `Content-Length ${contentLength} over ${rt.limits.maxBodyBytes}`), true);
+  }
+
+  // ---- route ----
+  const match = rt.router.match(hostOf(authority), target.path, ex.method);
+  if (!match.ok) {
+    if (match.allow !== undefined) return ex.refuse(refuse('PTC_ERR_METHOD_NOT_ALLOWED', `method ${ex.method}`, { allow: match.allow.join(', ') }));
+    return ex.refuse(refuse('PTC_ERR_NO_ROUTE', 'no route matched'));
+  }
+  const route = match.route;
+  ex.route = route;
+
+  // ---- (authenticate → authorize → limit → outbound plug in here) ----
+
+  if (route.respond !== undefined) {
+    const r = route.respond;
+    ex.status = r.status;
+    res.writeHead(r.status, { ...r.headers, 'x-request-id': ex.id });
+    if (ex.method === 'HEAD') res.end();
+    else res.end(r.body);
+    ex.bytesOut = ex.method === 'HEAD' ? 0 : r.body.length;
+    return ex.finish();
+  }
+  const upstream = route.upstream;
+  if (upstream === undefined) return ex.refuse(refuse('PTC_ERR_INTERNAL', 'route without upstream'));
+
+  // ---- proxy ----
+  const out = h.out;
+  const trustedPeerProto = trustedPeer && (h.xForwardedProto === 'http' || h.xForwardedProto === 'https');
+  out['x-forwarded-for'] = trustedPeer && h.xForwardedFor !== undefined ? `${h.xForwardedFor}, ${peer}` : peer;
+  out['x-forwarded-proto'] = trustedPeerProto ? (h.xForwardedProto as string) : listener.scheme;
+  out['x-forwarded-host'] = trustedPeer && h.xForwardedHost !== undefined ? h.xForwardedHost : authority;
+  out['x-request-id'] = ex.id;
+  if (upstream.hostHeader === 'preserve') out.host = authority;
+  else if (upstream.hostHeader !== 'target') out.host = upstream.hostHeader;
+
+  const isH2 = 'stream' in req;
+  const hasBody = h.chunked || contentLength > 0 || (isH2 && !(req as Http2ServerRequest).stream.endAfterHeaders);
+  ex.hasBody = hasBody;
+  if (hasBody) {
+    if (contentLength >= 0) out['content-length'] = String(contentLength);
+  }
+  if (h.expect !== undefined && 'writeContinue' in res) res.writeContinue();
+
+  let path = target.path;
+  if (route.stripPrefix !== undefined) path = path.length === route.stripPrefix.length ? '/' : path.slice(route.stripPrefix.length);
+  ex.dispatchPath = path + target.query;
+  const body = !hasBody ? null : contentLength >= 0 ? req : limitBody(req, rt.limits.maxBodyBytes);
+  ex.dispatchOpts = { method: ex.method, path: ex.dispatchPath, headers: out, body, upgrade: null };
+  res.once('close', () => onClientClose.call(res, ex));
+  ex.dispatchTo(upstream.pick(Date.now()));
+}
+
+const BODY_TOO_LARGE = 'PTC_BODY_TOO_LARGE';
+
+/**
+ * A body of unknown length (chunked, HTTP/2) is counted as it streams through; past the limit the
+ * stream fails, undici aborts the upstream request, and the client gets 413 if nothing was sent yet.
+ */
+function limitBody(req: Request, max: number): Readable {
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      seen += chunk.length;
+      if (seen > max) callback(Object.assign(new Error(`body over ${max} bytes`), { code: BODY_TOO_LARGE }));
+      else callback(null, chunk);
+    },
+  });
+  pipeline(req, counter, () => {});
+  return counter;
+}

@@ -1,0 +1,98 @@
+/**
+ * HTTP/1.1 Upgrade. Only WebSocket, only on routes with `websocket: true`; any other upgrade
+ * request (h2c included) is served as a plain request with the Upgrade header dropped (RFC 9110
+ * §7.8 lets a server ignore Upgrade), and the connection is closed after the reply.
+ */
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { refuse } from '../core/errors.js';
+import { isValidRequestId, scanRequestHeaders } from '../core/headers.js';
+import { normaliseTarget } from '../core/path.js';
+import { hostOf } from '../core/router.js';
+import { plainIp } from './client-ip.js';
+import { type GatewayState, handleRequest, type ListenerInfo } from './handler.js';
+import { rawProblem } from './reply.js';
+
+const WS_HEADERS = /^sec-websocket-/;
+
+export function handleUpgrade(state: GatewayState, listener: ListenerInfo, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const rt = state.runtime;
+  const isWebSocket = (req.headers.upgrade ?? '').toLowerCase() === 'websocket' && req.method === 'GET';
+  const target = normaliseTarget(req.url ?? '/');
+  const match = isWebSocket && typeof target !== 'string' ? rt.router.match(hostOf(req.headers.host ?? ''), target.path, 'GET') : undefined;
+  const route = match?.ok ? match.route : undefined;
+  if (route === undefined || !route.websocket || route.upstream === undefined || typeof target === 'string') {
+    // Serve it as an ordinary request on this socket, then close it: the parser has let go of it.
+    if (head.length > 0) socket.unshift(head);
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as never);
+    res.on('finish', () => {
+      res.detachSocket(socket as never);
+      socket.end();
+    });
+    handleRequest(state, listener, req, res);
+    return;
+  }
+  const scanned = scanRequestHeaders(req.rawHeaders, rt.limits.maxHeaderCount);
+  const peer = plainIp(req.socket.remoteAddress ?? '');
+  if ('code' in scanned) {
+    socket.end(rawProblem(scanned, randomUUID()));
+    return;
+  }
+  const trusted = rt.trusted.has(peer);
+  const id = trusted && scanned.requestId !== undefined && isValidRequestId(scanned.requestId) ? scanned.requestId : randomUUID();
+  const headers = scanned.out;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = (req.rawHeaders[i] as string).toLowerCase();
+    if (WS_HEADERS.test(name)) headers[name] = req.rawHeaders[i + 1] as string;
+  }
+  headers['x-forwarded-for'] = trusted && scanned.xForwardedFor !== undefined ? `${scanned.xForwardedFor}, ${peer}` : peer;
+  headers['x-forwarded-proto'] = listener.scheme;
+  headers['x-request-id'] = id;
+  const upstream = route.upstream;
+  const t = upstream.pick(Date.now());
+  headers.host = upstream.hostHeader === 'target' ? t.host : upstream.hostHeader === 'preserve' ? (scanned.host ?? t.host) : upstream.hostHeader;
+  let path = target.path;
+  if (route.stripPrefix !== undefined) path = path.length === route.stripPrefix.length ? '/' : path.slice(route.stripPrefix.length);
+  const started = performance.now();
+  const log = (status: number, code?: string) =>
+    state.logger.info({
+      msg: 'request',
+      reqId: id,
+      method: 'GET',
+      path: target.path,
+      route: route.name,
+      status,
+      upgrade: 'websocket',
+      upstream: t.origin,
+      code,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+    });
+
+  t.pool
+    .upgrade({ path: t.basePath + path + target.query, method: 'GET', headers, protocol: 'websocket' })
+    .then(({ headers: upHeaders, socket: upSocket }) => {
+      let response = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n';
+      for (const [k, v] of Object.entries(upHeaders)) {
+        if (v === undefined || !WS_HEADERS.test(k)) continue;
+        for (const one of Array.isArray(v) ? v : [v]) response += `${k}: ${one}\r\n`;
+      }
+      socket.write(`${response}\r\n`);
+      if (head.length > 0) upSocket.write(head);
+      upSocket.pipe(socket).pipe(upSocket);
+      const close = () => {
+        upSocket.destroy();
+        socket.destroy();
+      };
+      upSocket.on('error', close).on('close', close);
+      socket.on('error', close).on('close', close);
+      log(101);
+    })
+    .catch((err: unknown) => {
+      const code = (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT' ? 'PTC_ERR_UPSTREAM_TIMEOUT' : 'PTC_ERR_UPSTREAM_UNAVAILABLE';
+      socket.end(rawProblem(refuse(code, 'websocket upgrade failed'), id));
+      log(code === 'PTC_ERR_UPSTREAM_TIMEOUT' ? 504 : 502, code);
+    });
+}
