@@ -7,7 +7,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { ServerHttp2Session } from 'node:http2';
-import { ConfigError, loadConfigFile } from './config/load.js';
+import { ConfigError, formatProblem, loadConfigFile } from './config/load.js';
 import { buildRuntime, type Runtime } from './core/runtime.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
@@ -50,7 +50,7 @@ export class Gateway {
     const loaded = await loadConfigFile(options.file);
     const logger = options.logger ?? createLogger(loaded.config.log.level);
     const metrics = options.metrics ?? createMetrics();
-    const runtime = await buildRuntime(loaded, metrics);
+    const runtime = await buildRuntime(loaded, metrics, logger);
     const gw = new Gateway(options.file, runtime, logger, metrics, options.admin !== false);
     try {
       await gw.#openListeners(runtime);
@@ -101,10 +101,10 @@ export class Gateway {
     let next: Runtime;
     try {
       const loaded = await loadConfigFile(this.#file);
-      next = await buildRuntime(loaded, metrics);
+      next = await buildRuntime(loaded, metrics, logger);
     } catch (err) {
       metrics.reloads.labels('failure').inc();
-      const problems = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line} ${p.path}: ${p.reason}`) : [(err as Error).message];
+      const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [(err as Error).message];
       logger.error({ problems }, 'config reload rejected; the previous config keeps serving');
       return { ok: false, error: err as Error };
     }

@@ -26,7 +26,7 @@ export async function startCluster(file: string, workers: number, watchFile: boo
   let loaded: LoadedConfig;
   try {
     loaded = await loadConfigFile(file);
-    await (await buildRuntime(loaded, createMetrics())).close();
+    await (await buildRuntime(loaded, createMetrics(), createLogger('silent'))).close();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);

@@ -9,6 +9,7 @@ import { ConfigError, formatProblem, loadConfigFile } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
 import { buildRuntime } from '../core/runtime.js';
 import { Gateway } from '../gateway.js';
+import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { startCluster } from './cluster.js';
 
@@ -102,7 +103,7 @@ export function jsonSchema(): unknown {
 async function validate(file: string): Promise<number> {
   try {
     const loaded = await loadConfigFile(file);
-    const rt = await buildRuntime(loaded, createMetrics());
+    const rt = await buildRuntime(loaded, createMetrics(), createLogger('warn'));
     await rt.close();
     process.stdout.write(`${file}: valid\n`);
     return EXIT.ok;

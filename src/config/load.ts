@@ -81,13 +81,23 @@ export function parseConfig(text: string, file: string, dir: string): LoadedConf
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError([problem([], 'the config must be a YAML mapping')]);
 
   const problems: ConfigProblem[] = [];
-  const value = interpolate(raw, dir, (path, reason) => problems.push(problem(path, reason)));
-  const parsed = configSchema.safeParse(value);
+  // A reference that could not be resolved became '': the schema's complaint about that '' would
+  // only hide the real cause, so a value with a reference problem is not reported twice.
+  const unresolved = new Set<string>();
+  const value = interpolate(raw, dir, (path, reason) => {
+    unresolved.add(formatPath(path));
+    problems.push(problem(path, reason));
+  });
+  const parsed = configSchema.safeParse(value, { reportInput: true }); // input tells "required" from "wrong type"
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+      if (unresolved.has(formatPath(path))) continue;
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) problems.push(problem([...path, key], `unknown key "${key}"`));
+      } else if (issue.code === 'invalid_key') {
+        // A record key that failed its pattern: zod's own message is a generic "Invalid key in record".
+        for (const inner of issue.issues) problems.push(problem(path, inner.message));
       } else {
         problems.push(problem(path, issueMessage(issue.code, issue.message, issue.input)));
       }

@@ -6,35 +6,8 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseDuration, parseSize } from '../core/units.js';
-
-const duration = (def: string, what: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(def)
-    .describe(`${what} (duration: 500ms, 10s, 2m, 1h; a bare number is milliseconds). Default ${def}.`)
-    .transform((v, ctx) => {
-      const ms = parseDuration(v);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (use e.g. 500ms, 10s, 2m)` });
-        return z.NEVER;
-      }
-      return ms;
-    });
-
-const size = (def: string, what: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(def)
-    .describe(`${what} (size: 512kb, 10mb; a bare number is bytes). Default ${def}.`)
-    .transform((v, ctx) => {
-      const bytes = parseSize(v);
-      if (bytes === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${v}" is not a size (use e.g. 64kb, 10mb)` });
-        return z.NEVER;
-      }
-      return bytes;
-    });
+import { authenticatorSchema, consumerSchema, routeAuthenticateSchema } from '../auth/schema.js';
+import { duration, size } from './fields.js';
 
 export interface Address {
   readonly host: string;
@@ -80,8 +53,15 @@ const tlsListener = z
     key: z.string().min(1).describe('PEM file with the private key'),
     minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Lowest TLS version accepted. Default TLSv1.2.'),
     http2: z.boolean().default(true).describe('Offer HTTP/2 via ALPN (HTTP/1.1 stays available). Default true.'),
-    clientCa: reserved('client certificate authentication (tls.clientCa)'),
-    clientCert: reserved('client certificate authentication (tls.clientCert)'),
+    clientCa: z.string().min(1).optional().describe('PEM file of the CAs that sign client certificates (mutual TLS)'),
+    clientCert: z
+      .enum(['off', 'optional', 'required'])
+      .optional()
+      .describe('Ask clients for a certificate: off, optional, or required (handshake fails without one). Default optional when clientCa is set, else off.'),
+  })
+  .superRefine((t, ctx) => {
+    if (t.clientCert !== undefined && t.clientCert !== 'off' && t.clientCa === undefined)
+      ctx.addIssue({ code: 'custom', message: 'clientCert needs clientCa (the CAs to verify client certificates against)', path: ['clientCert'] });
   })
   .describe('Terminate TLS on this listener');
 
@@ -146,6 +126,7 @@ const pathPattern = z
   .refine((v) => !/[?#%\\]/.test(v), 'a path pattern must not contain ?, #, % or \\')
   .refine((v) => !v.slice(0, -3).includes('**') && (!v.includes('**') || v.endsWith('/**')), '** is only allowed as the last segment (/prefix/**)')
   .refine((v) => !v.split('/').some((s) => s === '.' || s === '..'), 'a path pattern must not contain . or .. segments')
+  .refine((v) => !v.endsWith('/**') || !v.includes('/:'), 'parameters (/:name) cannot be combined with a /** prefix')
   .refine((v) => !/\/\//.test(v), 'a path pattern must not contain //');
 
 const method = z
@@ -184,25 +165,29 @@ const route = z
     respond: respond.optional(),
     stripPrefix: z.string().optional().describe('Literal path prefix removed before forwarding (whole segments)'),
     websocket: z.boolean().default(false).describe('Allow WebSocket upgrades on this route. Default false.'),
-    authenticate: reserved('edge authentication (routes[].authenticate)'),
+    authenticate: routeAuthenticateSchema.optional(),
     authorize: reserved('authorization (routes[].authorize)'),
     rateLimit: reserved('rate limiting (routes[].rateLimit)'),
     routeBy: reserved('dynamic routing (routes[].routeBy)'),
-    forwardCredentials: reserved('credential forwarding (routes[].forwardCredentials)'),
+    forwardCredentials: z.boolean().default(false).describe('Forward the client credential to the upstream (default false: it is removed)'),
   })
-  .superRefine((r, ctx) => {
-    if ((r.upstream === undefined) === (r.respond === undefined))
-      ctx.addIssue({ code: 'custom', message: 'a route needs exactly one of upstream or respond', path: ['upstream'] });
-    if (r.stripPrefix !== undefined) {
-      const literal = r.match.path.endsWith('/**') ? r.match.path.slice(0, -3) : r.match.path;
-      const ok =
-        r.stripPrefix.startsWith('/') &&
-        !r.stripPrefix.endsWith('/') &&
-        !r.stripPrefix.includes(':') &&
-        (literal === r.stripPrefix || literal.startsWith(`${r.stripPrefix}/`));
-      if (!ok) ctx.addIssue({ code: 'custom', message: `stripPrefix must be whole leading segments of match.path "${r.match.path}"`, path: ['stripPrefix'] });
-    }
-  });
+  .superRefine(
+    (r, ctx) => {
+      if ((r.upstream === undefined) === (r.respond === undefined))
+        ctx.addIssue({ code: 'custom', message: 'a route needs exactly one of upstream or respond', path: ['upstream'] });
+      if (typeof r.stripPrefix === 'string' && typeof r.match?.path === 'string') {
+        const literal = r.match.path.endsWith('/**') ? r.match.path.slice(0, -3) : r.match.path;
+        const ok =
+          r.stripPrefix.startsWith('/') &&
+          !r.stripPrefix.endsWith('/') &&
+          !r.stripPrefix.includes(':') &&
+          (literal === r.stripPrefix || literal.startsWith(`${r.stripPrefix}/`));
+        if (!ok) ctx.addIssue({ code: 'custom', message: `stripPrefix must be whole leading segments of match.path "${r.match.path}"`, path: ['stripPrefix'] });
+      }
+    },
+    // Also when another field of the route failed, so every problem is reported at once.
+    { when: (p) => isObject(p.value) },
+  );
 
 export const configSchema = z
   .strictObject({
@@ -236,34 +221,66 @@ export const configSchema = z
       .describe('Logging'),
     upstreams: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'an upstream name is 1-64 of A-Z a-z 0-9 . _ -'), upstream).default({}),
     routes: z.array(route).min(1).describe('Routes; the most specific match wins'),
-    authenticators: reserved('authenticators'),
-    consumers: reserved('consumers'),
+    authenticators: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'an authenticator name is 1-64 of A-Z a-z 0-9 . _ - (it is a metric label)'),
+        authenticatorSchema,
+      )
+      .default({})
+      .describe('Named authenticators; routes list the ones they accept'),
+    consumers: z.array(consumerSchema).default([]).describe('Known API consumers and their credentials'),
     secrets: reserved('the secret store (secrets)'),
     store: reserved('shared state (store)'),
   })
-  .superRefine((c, ctx) => {
-    const names = new Map<string, number>();
-    c.routes.forEach((r, i) => {
-      const first = names.get(r.name);
-      if (first !== undefined)
-        ctx.addIssue({ code: 'custom', message: `route name "${r.name}" is already used by routes[${first}]`, path: ['routes', i, 'name'] });
-      else names.set(r.name, i);
-      if (r.upstream !== undefined && !Object.hasOwn(c.upstreams, r.upstream))
-        ctx.addIssue({ code: 'custom', message: `unknown upstream "${r.upstream}"`, path: ['routes', i, 'upstream'] });
-    });
-    const seen = new Map<string, string>();
-    const key = (a: Address) => `${a.host.toLowerCase()}:${a.port}`;
-    c.listeners.forEach((l, i) => {
-      const k = key(l.address);
-      if (l.address.port !== 0 && seen.has(k))
-        ctx.addIssue({ code: 'custom', message: `address is already used by ${seen.get(k)}`, path: ['listeners', i, 'address'] });
-      seen.set(k, `listeners[${i}]`);
-    });
-    if (c.admin.address.port !== 0 && seen.has(key(c.admin.address)))
-      ctx.addIssue({ code: 'custom', message: `admin address is already used by ${seen.get(key(c.admin.address))}`, path: ['admin', 'address'] });
-    if (!c.admin.allowRemote && !isLoopback(c.admin.address.host))
-      ctx.addIssue({ code: 'custom', message: 'the admin listener must bind a loopback address unless admin.allowRemote is true', path: ['admin', 'address'] });
-  });
+  .superRefine(
+    (c, ctx) => {
+      // Runs even when other fields failed (see `when`), so each part is checked only if it parsed.
+      const routes: unknown[] = Array.isArray(c.routes) ? c.routes : [];
+      const upstreams = isObject(c.upstreams) ? c.upstreams : undefined;
+      const names = new Map<string, number>();
+      routes.forEach((r, i) => {
+        if (!isObject(r)) return;
+        if (typeof r.name === 'string') {
+          const first = names.get(r.name);
+          if (first !== undefined)
+            ctx.addIssue({ code: 'custom', message: `route name "${r.name}" is already used by routes[${first}]`, path: ['routes', i, 'name'] });
+          else names.set(r.name, i);
+        }
+        if (typeof r.upstream === 'string' && upstreams !== undefined && !Object.hasOwn(upstreams, r.upstream))
+          ctx.addIssue({ code: 'custom', message: `unknown upstream "${r.upstream}"`, path: ['routes', i, 'upstream'] });
+      });
+      const seen = new Map<string, string>();
+      const key = (a: Address) => `${a.host.toLowerCase()}:${a.port}`;
+      const listeners: unknown[] = Array.isArray(c.listeners) ? c.listeners : [];
+      listeners.forEach((l, i) => {
+        if (!isObject(l) || !isAddress(l.address)) return;
+        const k = key(l.address);
+        if (l.address.port !== 0 && seen.has(k))
+          ctx.addIssue({ code: 'custom', message: `address is already used by ${seen.get(k)}`, path: ['listeners', i, 'address'] });
+        seen.set(k, `listeners[${i}]`);
+      });
+      const admin: unknown = c.admin;
+      if (!isObject(admin) || !isAddress(admin.address)) return;
+      if (admin.address.port !== 0 && seen.has(key(admin.address)))
+        ctx.addIssue({ code: 'custom', message: `admin address is already used by ${seen.get(key(admin.address))}`, path: ['admin', 'address'] });
+      if (admin.allowRemote !== true && !isLoopback(admin.address.host))
+        ctx.addIssue({
+          code: 'custom',
+          message: 'the admin listener must bind a loopback address unless admin.allowRemote is true',
+          path: ['admin', 'address'],
+        });
+    },
+    // Cross-field checks run even when another field failed, so every problem is reported at once.
+    { when: (p) => isObject(p.value) },
+  );
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isAddress(v: unknown): v is Address {
+  return isObject(v) && typeof v.host === 'string' && typeof v.port === 'number';
+}
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));

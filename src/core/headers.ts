@@ -102,6 +102,8 @@ export function scanRequestHeaders(raw: readonly string[], maxCount: number): Sc
       }
       continue;
     }
+    // Identity headers belong to the gateway: a client-sent copy is a forgery attempt, never forwarded.
+    if (isOwnedHeader(name)) continue;
     if (name === 'authorization') {
       if (authorization) return refuse('PTC_ERR_DUPLICATE_HEADER', 'duplicate Authorization');
       authorization = true;
@@ -144,6 +146,19 @@ export function cleanResponseHeaders(headers: Record<string, string | string[] |
     }
   }
   for (const h of HOP_BY_HOP_RESPONSE) if (headers[h] !== undefined) delete headers[h];
+}
+
+/**
+ * Headers under X-Consumer-*, X-Auth-* and X-Portcullis-* (also spelled with `_`) belong to the
+ * gateway, which sets them after authentication (src/auth/propagate.ts).
+ */
+const OWNED_PREFIXES = ['x-consumer-', 'x-auth-', 'x-portcullis-'];
+
+/** Is this lower-case header name one the gateway owns? */
+export function isOwnedHeader(name: string): boolean {
+  if (name.charCodeAt(0) !== 0x78 || name.length < 7) return false;
+  const n = name.includes('_') ? name.replaceAll('_', '-') : name;
+  return OWNED_PREFIXES.some((p) => n.startsWith(p));
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -23,7 +23,7 @@ export interface CompiledMatch<R> {
   readonly pattern: string;
   /** For exact: the path. For prefix: the literal prefix without trailing slash ('' for /**). */
   readonly literal: string;
-  readonly segments: readonly string[]; // param kind: literal segments, or '' for a parameter
+  readonly segments: readonly string[]; // param kind: literal segments, or ':' for a parameter ('' is a trailing slash)
   readonly methods: ReadonlySet<string> | undefined;
 }
 
@@ -50,7 +50,7 @@ function compileOne<R>(route: R, rc: RouteConfig, index: number): CompiledMatch<
     segments = pattern
       .slice(1)
       .split('/')
-      .map((s) => (s.startsWith(':') ? '' : s));
+      .map((s) => (s.startsWith(':') ? ':' : s));
   } else {
     kind = 2;
     literal = pattern;
@@ -89,8 +89,8 @@ function compare<R>(a: CompiledMatch<R>, b: CompiledMatch<R>): number {
   if (a.kind === 1) {
     if (a.segments.length !== b.segments.length) return a.segments.length - b.segments.length; // disjoint
     for (let i = 0; i < a.segments.length; i++) {
-      const la = a.segments[i] !== '';
-      const lb = b.segments[i] !== '';
+      const la = a.segments[i] !== ':';
+      const lb = b.segments[i] !== ':';
       if (la !== lb) return la ? -1 : 1;
     }
   }
@@ -117,7 +117,7 @@ function pathMatches<R>(m: CompiledMatch<R>, path: string): boolean {
         if (last !== (next === -1)) return false;
         const seg = last ? path.slice(pos) : path.slice(pos, next);
         const lit = m.segments[i] as string;
-        if (lit === '' ? seg === '' : seg !== lit) return false;
+        if (lit === ':' ? seg === '' : seg !== lit) return false;
         pos = next + 1;
       }
       return true;
@@ -143,26 +143,33 @@ export function hostOf(authority: string): string {
 
 export function compileRouter<R>(routes: readonly { route: R; config: RouteConfig }[]): Router<R> {
   const compiled = routes.map((r, i) => compileOne(r.route, r.config, i));
-  const sorted = [...compiled].sort(compare);
-  for (let i = 1; i < sorted.length; i++) {
-    const a = sorted[i - 1] as CompiledMatch<R>;
-    const b = sorted[i] as CompiledMatch<R>;
-    if (compare(a, b) === 0) {
-      const [first, second] = a.index < b.index ? [a, b] : [b, a];
-      throw new BuildProblem(
-        ['routes', second.index, 'match'],
-        `matches the same requests as routes[${first.index}] with equal precedence; make one more specific`,
-      );
+  // Ties are searched among every pair with the same host and path shape, not only sort neighbours:
+  // with method lists "equal" is not transitive ([GET] ties [GET, PUT], yet both are ordered
+  // against [POST]), so a tie can sit two places apart after sorting.
+  const groups = new Map<string, CompiledMatch<R>[]>();
+  for (const c of compiled) {
+    const host = c.hostExact !== undefined ? `=${c.hostExact}` : c.hostSuffix !== undefined ? `*${c.hostSuffix}` : '';
+    const k = `${host} ${c.kind} ${c.kind === 1 ? c.segments.join('/') : c.literal}`;
+    const group = groups.get(k);
+    if (group === undefined) {
+      groups.set(k, [c]);
+      continue;
     }
+    const first = group.find((g) => compare(g, c) === 0);
+    if (first !== undefined)
+      throw new BuildProblem(['routes', c.index, 'match'], `matches the same requests as routes[${first.index}] with equal precedence; make one more specific`);
+    group.push(c);
   }
+  const sorted = [...compiled].sort(compare);
   const hosts = new Set<string>();
   for (const c of compiled) if (c.hostExact !== undefined) hosts.add(c.hostExact);
-  const anyHost = compiled.some((c) => c.hostExact === undefined && c.hostSuffix === undefined);
   const suffixes = compiled.flatMap((c) => (c.hostSuffix === undefined ? [] : [c.hostSuffix]));
 
   return {
     routes: routes.map((r) => r.route),
-    hosts: anyHost || suffixes.length > 0 ? new HostSet(hosts, suffixes, anyHost) : hosts,
+    // Only hosts a route names: a catch-all route serves any Host header, but an absolute-form target
+    // (a forward-proxy request) for a host nobody named is refused, not served as if it were ours.
+    hosts: suffixes.length > 0 ? new HostSet(hosts, suffixes) : hosts,
     match(host, path, method) {
       let allow: Set<string> | undefined;
       for (let i = 0; i < sorted.length; i++) {
@@ -177,16 +184,14 @@ export function compileRouter<R>(routes: readonly { route: R; config: RouteConfi
   };
 }
 
-/** The set of hosts the config serves: exact names, wildcard suffixes, or every host. */
+/** The hosts routes name: exact names and wildcard suffixes. */
 class HostSet extends Set<string> {
   readonly #suffixes: readonly string[];
-  readonly #any: boolean;
-  constructor(exact: Set<string>, suffixes: readonly string[], any: boolean) {
+  constructor(exact: Set<string>, suffixes: readonly string[]) {
     super(exact);
     this.#suffixes = suffixes;
-    this.#any = any;
   }
   override has(host: string): boolean {
-    return this.#any || super.has(host) || this.#suffixes.some((s) => host.length > s.length && host.endsWith(s));
+    return super.has(host) || this.#suffixes.some((s) => host.length > s.length && host.endsWith(s));
   }
 }

@@ -12,6 +12,9 @@ import type { Config, LimitsConfig, ListenerConfig, RouteConfig } from '../confi
 import { compileRouter, type Router } from './router.js';
 import { compileTrustedProxies, type TrustedProxies } from '../server/client-ip.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Logger } from '../observability/logger.js';
+import { type AuthSection, buildAuth } from '../auth/build.js';
+import type { RouteAuth } from '../auth/pipeline.js';
 import { createUpstream, type Upstream } from '../upstream/upstream.js';
 
 export interface StaticReply {
@@ -34,6 +37,10 @@ export interface CompiledRoute {
   readonly stripPrefix: string | undefined;
   readonly websocket: boolean;
   readonly metrics: RouteMetrics;
+  /** The authenticate phase, or undefined for an anonymous route. */
+  readonly auth: RouteAuth | undefined;
+  /** Forward the client's own credential upstream (default false: stripped). */
+  readonly forwardCredentials: boolean;
 }
 
 export interface ListenerSpec {
@@ -55,6 +62,7 @@ export interface Runtime {
   readonly listeners: readonly ListenerSpec[];
   /** Metrics children for requests that matched no route. */
   readonly unmatched: RouteMetrics;
+  readonly auth: AuthSection | undefined;
   close(): Promise<void>;
 }
 
@@ -91,7 +99,7 @@ async function readPem(loaded: LoadedConfig, file: string, path: (string | numbe
 }
 
 /** Build a Runtime, or throw ConfigError listing every problem found. */
-export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics): Promise<Runtime> {
+export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics, logger: Logger): Promise<Runtime> {
   const { config } = loaded;
   const problems: ConfigProblem[] = [];
 
@@ -116,9 +124,28 @@ export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics): Prom
 
   let router: Router<CompiledRoute> | undefined;
   const upstreams = new Map<string, Upstream>();
+  let auth: AuthSection | undefined;
+  const located = (err: unknown) => {
+    if (!(err instanceof BuildProblem)) throw err;
+    problems.push(loaded.problem(err.path, err.message));
+  };
+  try {
+    auth = await buildAuth(config.authenticators, config.consumers, { dir: loaded.dir, metrics, logger });
+  } catch (err) {
+    located(err);
+  }
+  const routeAuth = (i: number, rc: RouteConfig): RouteAuth | undefined => {
+    if (rc.authenticate === undefined || auth === undefined) return undefined;
+    try {
+      return auth.routeAuth(i, rc.authenticate);
+    } catch (err) {
+      located(err);
+      return undefined;
+    }
+  };
   if (problems.length === 0) {
     for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, u));
-    const routes = config.routes.map((rc) => ({
+    const routes = config.routes.map((rc, i) => ({
       config: rc,
       route: {
         name: rc.name,
@@ -127,17 +154,19 @@ export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics): Prom
         stripPrefix: rc.stripPrefix,
         websocket: rc.websocket,
         metrics: routeMetrics(metrics, rc.name),
+        auth: routeAuth(i, rc),
+        forwardCredentials: rc.forwardCredentials,
       } satisfies CompiledRoute,
     }));
     try {
       router = compileRouter(routes);
     } catch (err) {
-      if (!(err instanceof BuildProblem)) throw err;
-      problems.push(loaded.problem(err.path, err.message));
+      located(err);
     }
   }
   if (problems.length > 0 || router === undefined) {
     await Promise.all([...upstreams.values()].map((u) => u.close()));
+    await auth?.close();
     throw new ConfigError(problems);
   }
 
@@ -152,8 +181,10 @@ export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics): Prom
     limits: config.limits,
     listeners,
     unmatched: routeMetrics(metrics, '(none)'),
+    auth,
     async close() {
       await Promise.all([...upstreams.values()].map((u) => u.close()));
+      await auth?.close();
     },
   };
 }

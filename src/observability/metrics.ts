@@ -16,6 +16,7 @@ export interface Metrics {
   readonly reloads: Counter<'result'>;
   readonly refusals: Counter<'code'>;
   readonly configInfo: Gauge<'hash'>;
+  readonly authDecisions: Counter<'authenticator' | 'outcome' | 'reason'>;
 }
 
 export function createMetrics(): Metrics {
@@ -66,6 +67,12 @@ export function createMetrics(): Metrics {
       name: 'portcullis_refusals_total',
       help: 'Requests the gateway answered itself, by error code',
       labelNames: ['code'],
+      registers: [registry],
+    }),
+    authDecisions: new Counter({
+      name: 'portcullis_auth_decisions_total',
+      help: 'Authentication decisions by authenticator, outcome (allowed, absent, rejected, unavailable) and reason',
+      labelNames: ['authenticator', 'outcome', 'reason'],
       registers: [registry],
     }),
     configInfo: new Gauge({

@@ -12,7 +12,7 @@ export interface TrustedProxies {
 
 /** Strip the IPv4-mapped prefix that dual-stack sockets report. */
 export function plainIp(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+  return ip.length > 7 && ip.slice(0, 7).toLowerCase() === '::ffff:' && ip.includes('.') ? ip.slice(7) : ip;
 }
 
 export function compileTrustedProxies(cidrs: readonly string[]): TrustedProxies {

@@ -8,6 +8,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { AuthDecision } from '../auth/pipeline.js';
+import { setIdentityHeaders } from '../auth/propagate.js';
+import type { AuthRequest, Identity } from '../auth/types.js';
 import type { Http2ServerRequest } from 'node:http2';
 import { pipeline, type Readable, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -58,6 +62,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   status = 0;
   bytesOut = 0;
   refusal: Refusal | undefined;
+  identity: Identity | undefined;
   done = false;
   retried = false;
   hasBody = false;
@@ -105,6 +110,8 @@ class Exchange implements Dispatcher.DispatchHandler {
       durationMs: Math.round(seconds * 1e6) / 1000,
       bytesOut: this.bytesOut,
       clientIp: this.clientIp,
+      consumer: this.identity?.consumer?.id,
+      auth: this.identity?.method,
       upstream: this.target?.origin,
       upstreamMs: this.upstreamMs >= 0 ? Math.round(this.upstreamMs * 1000) / 1000 : undefined,
       code: this.refusal?.code,
@@ -212,7 +219,7 @@ export function handleRequest(state: GatewayState, listener: ListenerInfo, req: 
 }
 
 function admitAndProxy(ex: Exchange, listener: ListenerInfo, h: ScannedHeaders, trustedPeer: boolean, peer: string): void {
-  const { rt, req, res } = ex;
+  const { rt, req } = ex;
   // ---- admission ----
   let authority = h.host ?? (req.headers[':authority'] as string | undefined);
   let rawTarget = req.url ?? '/';
@@ -261,8 +268,43 @@ function admitAndProxy(ex: Exchange, listener: ListenerInfo, h: ScannedHeaders, 
   const route = match.route;
   ex.route = route;
 
-  // ---- (authenticate → authorize → limit → outbound plug in here) ----
+  // ---- authenticate (→ authorize → limit: later phases plug in here) ----
+  if (route.auth !== undefined) {
+    const auth = route.auth;
+    auth.run(authRequest(ex, listener, h, target.path, target.query, authority)).then(
+      (decision) => {
+        if (ex.done) return;
+        if (!decision.ok) return refuseAuth(ex, decision, h.chunked || contentLength > 0);
+        ex.identity = decision.identity;
+        // Strip before inject: the client's credential never reaches the backend unless the route says so.
+        const query = route.forwardCredentials ? target.query : auth.strip(h.out, target.query);
+        setIdentityHeaders(h.out, decision.identity);
+        forward(ex, listener, h, trustedPeer, peer, authority, target.path, query, contentLength);
+      },
+      (err: unknown) => {
+        ex.state.logger.error({ err, reqId: ex.id }, 'authentication failed unexpectedly');
+        if (!ex.done) ex.refuse(refuse('PTC_ERR_INTERNAL', 'authenticator threw'), true);
+      },
+    );
+    return;
+  }
+  forward(ex, listener, h, trustedPeer, peer, authority, target.path, target.query, contentLength);
+}
 
+/** The request is admitted: answer a static route or proxy it upstream. */
+function forward(
+  ex: Exchange,
+  listener: ListenerInfo,
+  h: ScannedHeaders,
+  trustedPeer: boolean,
+  peer: string,
+  authority: string,
+  targetPath: string,
+  query: string,
+  contentLength: number,
+): void {
+  const { rt, req, res } = ex;
+  const route = ex.route as CompiledRoute;
   if (route.respond !== undefined) {
     const r = route.respond;
     ex.status = r.status;
@@ -293,13 +335,53 @@ function admitAndProxy(ex: Exchange, listener: ListenerInfo, h: ScannedHeaders, 
   }
   if (h.expect !== undefined && 'writeContinue' in res) res.writeContinue();
 
-  let path = target.path;
+  let path = targetPath;
   if (route.stripPrefix !== undefined) path = path.length === route.stripPrefix.length ? '/' : path.slice(route.stripPrefix.length);
-  ex.dispatchPath = path + target.query;
+  ex.dispatchPath = path + query;
   const body = !hasBody ? null : contentLength >= 0 ? req : limitBody(req, rt.limits.maxBodyBytes);
   ex.dispatchOpts = { method: ex.method, path: ex.dispatchPath, headers: out, body, upgrade: null };
   res.once('close', () => onClientClose.call(res, ex));
   ex.dispatchTo(upstream.pick(Date.now()));
+}
+
+/** The view of the request an authenticator gets. */
+function authRequest(ex: Exchange, listener: ListenerInfo, h: ScannedHeaders, path: string, query: string, host: string): AuthRequest {
+  return {
+    method: ex.method,
+    path,
+    query,
+    host,
+    scheme: listener.scheme,
+    headers: h.out,
+    clientIp: ex.clientIp,
+    peerCertificate: () => peerCertificate(ex.req),
+  };
+}
+
+/** The verified client certificate of the connection (HTTP/1.1 or HTTP/2), if any. */
+function peerCertificate(req: Request): PeerCertificate | undefined {
+  const socket = ('stream' in req ? req.stream.session?.socket : req.socket) as TLSSocket | undefined;
+  if (socket === undefined || typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return undefined;
+  const cert = socket.getPeerCertificate(false);
+  return cert !== null && Object.keys(cert).length > 0 ? cert : undefined;
+}
+
+function refuseAuth(ex: Exchange, decision: Extract<AuthDecision, { ok: false }>, hasBody: boolean): void {
+  if (decision.reply === undefined) return ex.refuse(decision.refusal, hasBody);
+  // An external auth service's own answer (a 302 to a login page, a 401 with its challenge) is relayed.
+  const { status, headers, body } = decision.reply;
+  ex.refusal = decision.refusal;
+  ex.status = status;
+  ex.state.metrics.refusals.labels(decision.refusal.code).inc();
+  (ex.res as ServerResponse).writeHead(status, {
+    ...headers,
+    'content-length': body.length,
+    'x-request-id': ex.id,
+    ...(hasBody && 'shouldKeepAlive' in ex.res ? { connection: 'close' } : {}),
+  });
+  ex.res.end(body);
+  ex.bytesOut = body.length;
+  ex.finish();
 }
 
 const BODY_TOO_LARGE = 'PTC_BODY_TOO_LARGE';
