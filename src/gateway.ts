@@ -11,6 +11,8 @@ import { ConfigError, formatProblem, loadConfigFile } from './config/load.js';
 import { buildRuntime, type Runtime } from './core/runtime.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { type CertificateWatch, watchCertificates } from './observability/certificates.js';
+import { KeyRing } from './outbound/key-ring.js';
 import { type AdminServer, openAdmin } from './server/admin.js';
 import type { GatewayState } from './server/handler.js';
 import { type Listener, listenerShape, openListener } from './server/listeners.js';
@@ -38,11 +40,16 @@ export class Gateway {
   #reloading: Promise<ReloadResult> | undefined;
   #watcher: FSWatcher | undefined;
   #closed = false;
+  /** Published gateway signing keys; outlives reloads so a rotated-out key stays published a while. */
+  readonly #keys = new KeyRing();
+  readonly #certificates: CertificateWatch;
 
   private constructor(file: string, runtime: Runtime, logger: Logger, metrics: Metrics, admin: boolean) {
     this.#file = file;
     this.#wantAdmin = admin;
     this.state = { runtime, draining: false, logger, metrics };
+    this.#keys.publish(runtime.outbound?.identity);
+    this.#certificates = watchCertificates(metrics, logger);
   }
 
   /** Load, build and start serving; throws ConfigError when the file is invalid. */
@@ -60,6 +67,7 @@ export class Gateway {
       throw err;
     }
     metrics.configInfo.labels(runtime.hash).set(1);
+    gw.#certificates.update(runtime.certificates);
     if (options.watch === true) gw.#watch();
     logger.info({ config: resolve(options.file), hash: runtime.hash, listeners: gw.addresses().listeners, admin: gw.addresses().admin }, 'portcullis started');
     return gw;
@@ -123,12 +131,14 @@ export class Gateway {
     }
     // The swap: every request that starts from now on sees `next`; those in flight keep `prev`.
     this.state.runtime = next;
+    this.#keys.publish(next.outbound?.identity);
     for (const spec of next.listeners) this.#listeners.get(spec.key)?.update(spec, next);
     await this.#closeListeners((l) => !next.listeners.some((s) => s.key === l.key));
     logger.level = next.config.log.level;
     metrics.configInfo.reset();
     metrics.configInfo.labels(next.hash).set(1);
     metrics.reloads.labels('success').inc();
+    this.#certificates.update(next.certificates);
     logger.info({ hash: next.hash, previous: prev.hash }, 'config reloaded');
     prev.close().catch((err: unknown) => logger.warn({ err }, 'closing the previous upstream pools failed'));
     return { ok: true, hash: next.hash };
@@ -158,6 +168,7 @@ export class Gateway {
   #openAdmin(rt: Runtime): Promise<AdminServer> {
     return openAdmin(rt.config.admin.address, {
       ready: () => !this.state.draining && !this.#closed,
+      jwks: () => this.#keys.jwks(),
       metrics: async () => ({ contentType: this.state.metrics.registry.contentType, body: await this.state.metrics.registry.metrics() }),
     });
   }
@@ -193,6 +204,7 @@ export class Gateway {
     this.#closed = true;
     this.state.draining = true;
     this.#watcher?.close();
+    this.#certificates.close();
     for (const s of this.#sessions) s.close();
     await Promise.all([...this.#listeners.values()].map((l) => drainServer(l, drainTimeout)));
     this.#listeners.clear();

@@ -6,7 +6,12 @@ import { BuildProblem, type ConfigPath } from '../config/load.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createApiKeyAuthenticator } from './api-key.js';
+import { createBasicAuthenticator } from './basic.js';
+import { createExternalAuthenticator } from './external.js';
+import { createMtlsAuthenticator } from './mtls.js';
 import { buildConsumers, type ConsumerDirectory } from './consumers.js';
+import { createIntrospectionAuthenticator } from './introspection.js';
+import { createJwtAuthenticator } from './jwt.js';
 import { compileRouteAuth, type RouteAuth } from './pipeline.js';
 import type { AuthenticatorConfig, ConsumerConfig, RouteAuthenticateConfig } from './schema.js';
 import type { Authenticator } from './types.js';
@@ -30,6 +35,11 @@ type Factory<T extends AuthenticatorConfig['type']> = (
 /** One factory per authenticator type. */
 export const FACTORIES: { [T in AuthenticatorConfig['type']]?: Factory<T> } = {
   apiKey: createApiKeyAuthenticator,
+  jwt: createJwtAuthenticator,
+  introspection: createIntrospectionAuthenticator,
+  basic: createBasicAuthenticator,
+  mtls: createMtlsAuthenticator,
+  external: createExternalAuthenticator,
 };
 
 export interface AuthSection {

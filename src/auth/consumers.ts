@@ -4,6 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BuildProblem } from '../config/load.js';
+import { checkPasswordHash } from './password-hash.js';
 import type { ConsumerConfig } from './schema.js';
 import type { Consumer } from './types.js';
 
@@ -17,6 +18,8 @@ export interface ConsumerDirectory {
   /** Constant-time check of a presented API key against the stored digests. */
   byApiKey(key: string): Consumer | undefined;
   byUsername(username: string): BasicEntry | undefined;
+  /** Every Basic credential, in config order (the Basic authenticator sizes its dummy hash on them). */
+  basicEntries(): readonly BasicEntry[];
   byCertificate(kind: 'subject' | 'uri' | 'dns', value: string): Consumer | undefined;
 }
 
@@ -39,6 +42,8 @@ export function buildConsumers(configs: readonly ConsumerConfig[]): ConsumerDire
     });
     if (c.basic !== undefined) {
       if (users.has(c.basic.username)) throw new BuildProblem(['consumers', i, 'basic', 'username'], `username "${c.basic.username}" is used twice`);
+      const bad = checkPasswordHash(c.basic.passwordHash);
+      if (bad !== undefined) throw new BuildProblem(['consumers', i, 'basic', 'passwordHash'], bad);
       users.set(c.basic.username, { consumer, passwordHash: c.basic.passwordHash });
     }
     if (c.certificate !== undefined) {
@@ -57,18 +62,75 @@ export function buildConsumers(configs: readonly ConsumerConfig[]): ConsumerDire
       return hit !== undefined && timingSafeEqual(hit.digest, digest) ? hit.consumer : undefined;
     },
     byUsername: (u) => users.get(u),
+    basicEntries: () => [...users.values()],
     byCertificate: (kind, value) => certs.get(`${kind}:${kind === 'subject' ? normaliseDn(value) : value.toLowerCase()}`),
   };
 }
 
-/** `CN=acme, O=Acme` → `CN=acme,O=Acme` (attribute types upper-cased, spaces around separators dropped). */
+/**
+ * A distinguished name as a comparable key: attribute types upper-cased, values unescaped and
+ * re-escaped (RFC 4514 §2.4), attributes sorted, joined with ','. Order-insensitive on purpose:
+ * RFC 4514 strings list the most specific RDN first (`CN=acme,O=Acme`), OpenSSL's one-line form
+ * and Node's `PeerCertificate.subject` list them in certificate order (`/O=Acme/CN=acme`); both
+ * name the same subject. Accepts `,` `;` `+` or newline separators (Node's X509Certificate.subject),
+ * or OpenSSL's `/A=b/C=d` form when the string starts with `/`.
+ */
 export function normaliseDn(dn: string): string {
-  return dn
-    .split(/\s*[,/\n]\s*/)
-    .filter((p) => p !== '')
-    .map((p) => {
-      const eq = p.indexOf('=');
-      return eq === -1 ? p : `${p.slice(0, eq).trim().toUpperCase()}=${p.slice(eq + 1).trim()}`;
-    })
+  return dnPairs(dn)
+    .map(([type, value]) => `${type.toUpperCase()}=${escapeDnValue(value)}`)
+    .sort()
     .join(',');
+}
+
+/** Split a DN string into [type, value] pairs, honouring backslash escapes and quoted values. */
+export function dnPairs(dn: string): [string, string][] {
+  const slashForm = dn.trimStart().startsWith('/');
+  const separators = slashForm ? '/' : ',;+\n';
+  const pairs: [string, string][] = [];
+  let type = '';
+  let value = '';
+  let inValue = false;
+  let quoted = false;
+  const flush = () => {
+    if (type.trim() !== '' || value.trim() !== '') pairs.push([type.trim(), inValue ? value.trim() : '']);
+    type = '';
+    value = '';
+    inValue = false;
+  };
+  for (let i = 0; i < dn.length; i++) {
+    const c = dn[i] as string;
+    if (c === '\\' && i + 1 < dn.length) {
+      const hex = /^[0-9A-Fa-f]{2}/.exec(dn.slice(i + 1, i + 3));
+      // RFC 4514 §3: `\,` escapes one character; `\2C` is a hex-encoded byte (UTF-8 sequences are rare; take the byte).
+      const ch = hex !== null && !slashForm ? String.fromCharCode(Number.parseInt(hex[0], 16)) : (dn[i + 1] as string);
+      i += hex !== null && !slashForm ? 2 : 1;
+      if (inValue) value += ch;
+      else type += ch;
+      continue;
+    }
+    if (c === '"' && inValue) {
+      quoted = !quoted;
+      continue;
+    }
+    if (!quoted && separators.includes(c)) {
+      flush();
+      continue;
+    }
+    if (c === '=' && !inValue) {
+      inValue = true;
+      continue;
+    }
+    if (inValue) value += c;
+    else type += c;
+  }
+  flush();
+  return pairs;
+}
+
+/** RFC 4514 §2.4 escaping of an attribute value. */
+export function escapeDnValue(value: string): string {
+  let out = value.replace(/[,+"\\<>;=]/g, (c) => `\\${c}`);
+  if (out.startsWith('#') || out.startsWith(' ')) out = `\\${out}`;
+  if (out.endsWith(' ') && out.length > 1) out = `${out.slice(0, -1)}\\ `;
+  return out;
 }

@@ -31,6 +31,8 @@ export interface RouteAuth {
   run(req: AuthRequest): Promise<AuthDecision>;
   /** Remove every accepted credential from the upstream request; returns the new query string. */
   strip(headers: HeaderMap, query: string): string;
+  /** Remove client-sent copies of the headers the authenticators set upstream (always, even with forwardCredentials). */
+  clearUpstreamHeaders(headers: HeaderMap): void;
 }
 
 function challenges(list: readonly Authenticator[], badToken: boolean): Record<string, string | string[]> {
@@ -79,7 +81,10 @@ export function compileRouteAuth(
     }
   };
 
-  /** Presence and ambiguity checks shared by both modes. */
+  /**
+   * Presence and ambiguity checks shared by both modes. Credentials in two different slots are
+   * ambiguous only for any-of; all-of asks for several credentials by definition.
+   */
   const survey = (req: AuthRequest): { present: boolean[] } | AuthDecision => {
     const present: boolean[] = [];
     let slot: string | undefined;
@@ -87,7 +92,7 @@ export function compileRouteAuth(
       const p = a.present(req);
       if (p === 'twice') return { ok: false, refusal: refuse('PTC_ERR_AMBIGUOUS_CREDENTIALS', `${a.name}: credential presented more than once`) };
       present.push(p);
-      if (p && a.slot !== undefined) {
+      if (p && a.slot !== undefined && mode === 'anyOf') {
         if (slot !== undefined && slot !== a.slot)
           return { ok: false, refusal: refuse('PTC_ERR_AMBIGUOUS_CREDENTIALS', `credentials in ${slot} and ${a.slot}`) };
         slot = a.slot;
@@ -160,6 +165,9 @@ export function compileRouteAuth(
     strip(headers, query) {
       for (const a of list) query = a.strip(headers, query);
       return query;
+    },
+    clearUpstreamHeaders(headers) {
+      for (const a of list) for (const h of a.upstreamHeaderNames ?? []) delete headers[h];
     },
   };
 }

@@ -65,7 +65,7 @@ const jwt = z
     algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).describe('Accepted algorithms, pinned (never taken from the token)'),
     jwksUri: httpUrl.optional().describe('JWKS endpoint'),
     keyFile: z.string().optional().describe('Local public key: PEM (SPKI or certificate) or a JWK/JWKS JSON file'),
-    secret: z.string().optional().describe('HMAC secret for HS* (at least 32 bytes; use ${env:…} or ${file:…})'),
+    secret: z.string().optional().describe('HMAC secret for HS* (at least 32 bytes; reference it with an env, file or secret reference)'),
     clockTolerance: duration('60s', 'Clock skew allowed for exp/nbf/iat'),
     maxTokenAge: z
       .union([z.string(), z.number()])
@@ -83,6 +83,8 @@ const jwt = z
     jwksTimeout: duration('5s', 'Timeout of a JWKS fetch'),
     jwksCooldown: duration('30s', 'Minimum time between two JWKS fetches triggered by an unknown kid'),
     jwksMaxAge: duration('10m', 'Refresh the JWKS in the background this often'),
+    cacheTtl: duration('5m', 'Keep a verified token in the verified-token cache at most this long (never past its exp)'),
+    cacheSize: z.number().int().min(0).default(10_000).describe('Entries of the verified-token cache (0 disables it). Default 10000.'),
     ...claimMapping,
   })
   .superRefine((j, ctx) => {
@@ -106,6 +108,8 @@ const introspection = z.strictObject({
   issuer: z.string().optional().describe('If set, the `iss` of the introspection response must equal it'),
   audience: z.string().optional().describe('If set, the `aud` of the introspection response must contain it'),
   cacheTtl: duration('60s', 'Cache an active result this long (never past the token exp)'),
+  cacheSize: z.number().int().min(0).default(10_000).describe('Entries of the introspection result cache (0 disables it). Default 10000.'),
+  maxTokenBytes: size('8kb', 'Largest bearer token sent for introspection'),
   timeout: duration('2s', 'Timeout of one introspection call'),
   failureMode,
   ...claimMapping,
@@ -118,11 +122,16 @@ const mtls = z.strictObject({
 
 const external = z.strictObject({
   type: z.literal('external'),
-  url: httpUrl.describe('Auth service URL; the request path is appended (Envoy ext_authz HTTP convention)'),
+  url: httpUrl.describe('Auth service URL, called with GET; with appendPath the request path is appended (Envoy ext_authz HTTP convention)'),
   timeout: duration('500ms', 'Timeout of one auth call'),
   appendPath: z.boolean().default(false).describe('Append the request path to url (Envoy style); default false (Traefik ForwardAuth style)'),
   requestHeaders: z.array(headerName).default(['authorization', 'cookie']).describe('Client headers sent to the auth service'),
   responseHeaders: z.array(headerName).default([]).describe('Auth-service response headers copied onto the upstream request'),
+  subjectHeader: headerName
+    .optional()
+    .describe(
+      'Auth-service response header naming the principal (e.g. x-auth-user); its value is the subject and, if it is a consumer id, the consumer. Default: subject "external", no consumer',
+    ),
   failureMode,
   cache: z
     .strictObject({

@@ -84,6 +84,12 @@ export interface Authenticator {
   challenge(error?: 'invalid_token'): string | undefined;
   /** Remove this authenticator's credential from the upstream request (headers and query). */
   strip(headers: HeaderMap, query: string): string;
+  /**
+   * Names of headers this authenticator sets on the upstream request (Identity.upstreamHeaders).
+   * Client-sent copies are always removed, also when the route forwards credentials, so a header
+   * the auth service did not set this time cannot be supplied by the client instead.
+   */
+  readonly upstreamHeaderNames?: readonly string[];
   close?(): Promise<void> | void;
 }
 

@@ -9,6 +9,7 @@ import { ConfigError, formatProblem, type LoadedConfig, loadConfigFile } from '.
 import { buildRuntime } from '../core/runtime.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
+import { KeyRing } from '../outbound/key-ring.js';
 import { openAdmin } from '../server/admin.js';
 import { EXIT, start } from './main.js';
 
@@ -18,15 +19,23 @@ export async function startCluster(file: string, workers: number, watchFile: boo
     return start(file, watchFile, {
       admin: false,
       onReady: (gw) => {
+        // prom-client installs the worker's reply to the primary's metrics request only when an
+        // AggregatorRegistry is constructed; without one the primary's /metrics times out (500).
+        new AggregatorRegistry();
         AggregatorRegistry.setRegistries([gw.state.metrics.registry]);
         process.send?.('portcullis:ready');
       },
     });
   }
   let loaded: LoadedConfig;
+  const keys = new KeyRing();
   try {
     loaded = await loadConfigFile(file);
-    await (await buildRuntime(loaded, createMetrics(), createLogger('silent'))).close();
+    const rt = await buildRuntime(loaded, createMetrics(), createLogger('silent'));
+    // The primary serves the admin listener, so it publishes the gateway key the workers sign with
+    // (they load the same key: a generated one is created once, atomically). Reloads keep this key.
+    keys.publish(rt.outbound?.identity);
+    await rt.close();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
@@ -55,6 +64,7 @@ export async function startCluster(file: string, workers: number, watchFile: boo
 
   const admin = await openAdmin(loaded.config.admin.address, {
     ready: () => !stopping && ready.size === workers,
+    jwks: () => keys.jwks(),
     metrics: async () => ({ contentType: aggregator.contentType, body: await (await aggregator.clusterMetrics()).toString() }),
   });
   logger.info({ workers, admin: `${admin.address().address}:${admin.address().port}` }, 'portcullis cluster started');

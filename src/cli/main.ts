@@ -6,12 +6,15 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigError, formatProblem, loadConfigFile } from '../config/load.js';
+import { secretInstance } from '../config/fields.js';
 import { configSchema } from '../config/schema.js';
 import { buildRuntime } from '../core/runtime.js';
 import { Gateway } from '../gateway.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { startCluster } from './cluster.js';
+import { secretsCommand } from './secrets.js';
+import { keysCommand } from './keys.js';
 
 export const EXIT = { ok: 0, invalidConfig: 1, usage: 2, runtime: 3 } as const;
 
@@ -21,11 +24,15 @@ Commands:
   start -c FILE [--watch] [--workers N]   run the gateway
   validate -c FILE                         check a config; prints FILE:LINE path: reason per problem
   schema                                   print the JSON Schema of the config file
+  secrets set|get|list|delete|rotate-key   manage the encrypted secret store (portcullis secrets --help)
+  keys generate                            print a new API key and the sha256 digest to configure
+  keys hash-password [--bcrypt]            hash a password read from stdin (argon2id; bcrypt with --bcrypt)
 
 Options:
   -c, --config FILE   config file (YAML)
   --watch             reload when the config file changes (SIGHUP always reloads)
   --workers N         worker processes sharing the listeners (default 1)
+  --bcrypt            keys hash-password: make a bcrypt hash instead of argon2id
   -h, --help          show this help
   -v, --version       print the version
 
@@ -50,6 +57,7 @@ function parseCli(argv: string[]) {
       config: { type: 'string', short: 'c' },
       watch: { type: 'boolean' },
       workers: { type: 'string' },
+      bcrypt: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -57,6 +65,8 @@ function parseCli(argv: string[]) {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `secrets` has its own options (--file, --key-file …): hand it the rest of the line as is.
+  if (argv[0] === 'secrets') return secretsCommand(argv.slice(1));
   let parsed: ReturnType<typeof parseCli>;
   try {
     parsed = parseCli(argv);
@@ -72,6 +82,10 @@ export async function main(argv: string[]): Promise<number> {
   if (values.help === true || command === undefined || command === 'help') {
     process.stdout.write(`${HELP}\n`);
     return command === undefined && values.help !== true ? EXIT.usage : EXIT.ok;
+  }
+  if (command === 'keys') {
+    if (positionals.length > 2) usage(`unexpected argument "${positionals[2]}"`);
+    return keysCommand(positionals[1], { bcrypt: values.bcrypt === true }, usage);
   }
   if (positionals.length > 1) usage(`unexpected argument "${positionals[1]}"`);
   switch (command) {
@@ -95,7 +109,15 @@ export async function main(argv: string[]): Promise<number> {
 
 export function jsonSchema(): unknown {
   return {
-    ...z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }),
+    ...z.toJSONSchema(configSchema, {
+      io: 'input',
+      unrepresentable: 'any',
+      target: 'draft-2020-12',
+      // In the file, a Secret is the reference string that loading resolves.
+      override: (ctx) => {
+        if (ctx.zodSchema === secretInstance) Object.assign(ctx.jsonSchema, { type: 'string', pattern: '^\\$\\{secret:[^}]+\\}$' });
+      },
+    }),
     title: 'Portcullis configuration',
   };
 }

@@ -1,6 +1,7 @@
 /** Field types shared by every config section: durations and sizes in human units. */
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../core/units.js';
+import { Secret } from '../secrets/secret.js';
 
 export const duration = (def: string, what: string) =>
   z
@@ -29,3 +30,20 @@ export const size = (def: string, what: string) =>
       }
       return bytes;
     });
+
+/**
+ * A value already resolved from a `${secret:NAME}` reference. JSON Schema cannot describe a class
+ * instance; `portcullis schema` shows it as the reference string the file contains (see jsonSchema()).
+ */
+export const secretInstance = z.instanceof(Secret);
+
+/**
+ * A credential value: a Secret from a `${secret:NAME}` reference (revealed only where it is used)
+ * or plain text, e.g. from `${env:NAME}` or `${file:PATH}`.
+ */
+export const secretValue = (what: string) =>
+  z
+    .union([secretInstance, z.string().min(1, 'must not be empty')])
+    .describe(`${what}: a \${secret:NAME} reference, or text (e.g. \${env:NAME})`)
+    // Plain text is wrapped too, so a credential cannot reach a log line or the config hash by accident.
+    .transform((v): Secret => (typeof v === 'string' ? new Secret(v, 'inline') : v));

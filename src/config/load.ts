@@ -7,6 +7,8 @@ import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { type Config, configSchema } from './schema.js';
 import { interpolate } from './interpolate.js';
+import { secretLookup } from '../secrets/references.js';
+import { isSecret } from '../secrets/secret.js';
 
 export type ConfigPath = readonly (string | number)[];
 
@@ -84,10 +86,16 @@ export function parseConfig(text: string, file: string, dir: string): LoadedConf
   // A reference that could not be resolved became '': the schema's complaint about that '' would
   // only hide the real cause, so a value with a reference problem is not reported twice.
   const unresolved = new Set<string>();
-  const value = interpolate(raw, dir, (path, reason) => {
+  const report = (path: ConfigPath, reason: string) => {
     unresolved.add(formatPath(path));
     problems.push(problem(path, reason));
-  });
+  };
+  // The `secrets:` section first: it names the store every `${secret:…}` elsewhere resolves from.
+  const rawObject = raw as Record<string, unknown>;
+  const secretsSection = interpolate(rawObject.secrets, dir, report, ['secrets']);
+  const others = Object.fromEntries(Object.entries(rawObject).filter(([k]) => k !== 'secrets'));
+  const rest = interpolate(others, dir, report, [], secretLookup(secretsSection, dir)) as Record<string, unknown>;
+  const value = secretsSection === undefined ? rest : { ...rest, secrets: secretsSection };
   const parsed = configSchema.safeParse(value, { reportInput: true }); // input tells "required" from "wrong type"
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -109,6 +117,7 @@ export function parseConfig(text: string, file: string, dir: string): LoadedConf
 
 function issueMessage(code: string, message: string, input: unknown): string {
   if (code === 'invalid_type' && input === undefined) return 'required';
+  if (isSecret(input)) return 'a secret reference is not accepted here';
   return message;
 }
 

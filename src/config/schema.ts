@@ -7,7 +7,9 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { authenticatorSchema, consumerSchema, routeAuthenticateSchema } from '../auth/schema.js';
-import { duration, size } from './fields.js';
+import { duration, secretInstance, secretValue, size } from './fields.js';
+import { gatewayIdentitySchema, outboundAuthSchema } from '../outbound/schema.js';
+import { storeSchema } from '../state/schema.js';
 
 export interface Address {
   readonly host: string;
@@ -99,6 +101,52 @@ const targetUrl = z
     if (u.search !== '' || u.hash !== '') ctx.addIssue({ code: 'custom', message: 'a target URL must not have a query or fragment' });
   });
 
+export const INSECURE_SKIP_VERIFY = 'I understand this disables upstream authentication';
+
+/** PEM file paths are relative to the config file. docs/upstream-tls.md documents every field. */
+const upstreamTLS = z
+  .strictObject({
+    ca: z.string().min(1).optional().describe('PEM file of the CAs that sign the upstream certificate (default: the system CAs). Verification is always on.'),
+    servername: z
+      .string()
+      .min(1)
+      .regex(/^[A-Za-z0-9*]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'not a host name')
+      .optional()
+      .describe('SNI sent and the name the certificate must carry (default: the target host; Node sends no SNI for an IP address)'),
+    cert: z.string().min(1).optional().describe('PEM file with the client certificate chain for mutual TLS'),
+    key: z
+      .union([secretInstance, z.string().min(1)])
+      .optional()
+      .describe(`Client private key: a PEM file path, or a "\${secret:NAME}" reference whose value is the PEM text`),
+    passphrase: secretValue('Passphrase of an encrypted client key').optional(),
+    pin: z
+      .array(z.string().regex(/^sha256\/[A-Za-z0-9+/]{43}=$/, 'a pin is sha256/<base64 of the SHA-256 of the DER SubjectPublicKeyInfo>'))
+      .min(1)
+      .optional()
+      .describe('SPKI pins; the leaf certificate key must match one (checked after chain and name verification)'),
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Lowest TLS version offered. Default TLSv1.2.'),
+    insecureSkipVerify: z
+      .string()
+      .optional()
+      .describe(`Turns certificate verification off. Only accepted as the exact sentence "${INSECURE_SKIP_VERIFY}"; logged at every load.`),
+  })
+  .superRefine((t, ctx) => {
+    if ((t.cert === undefined) !== (t.key === undefined))
+      ctx.addIssue({ code: 'custom', message: 'cert and key go together (mutual TLS needs both)', path: [t.cert === undefined ? 'key' : 'cert'] });
+    if (t.passphrase !== undefined && t.key === undefined) ctx.addIssue({ code: 'custom', message: 'passphrase needs key', path: ['passphrase'] });
+    if (t.insecureSkipVerify !== undefined) {
+      if (t.insecureSkipVerify !== INSECURE_SKIP_VERIFY)
+        ctx.addIssue({
+          code: 'custom',
+          message: `to turn verification off, insecureSkipVerify must be exactly "${INSECURE_SKIP_VERIFY}"`,
+          path: ['insecureSkipVerify'],
+        });
+      for (const k of ['ca', 'pin'] as const)
+        if (t[k] !== undefined) ctx.addIssue({ code: 'custom', message: `${k} has no effect with insecureSkipVerify; remove one of them`, path: [k] });
+    }
+  })
+  .describe('TLS to https:// targets: verification (always on), SNI, mutual TLS, pinning');
+
 const upstream = z.strictObject({
   targets: z.array(targetUrl).min(1).describe('Targets, used round-robin; one that refuses connections is ejected for `ejectFor`'),
   timeouts: z
@@ -115,8 +163,8 @@ const upstream = z.strictObject({
     .describe('Host header sent upstream: `target` (the target URL host, default), `preserve` (the client Host), or a literal host'),
   ejectFor: duration('10s', 'Cool-down of a target that refused a connection'),
   maxConnections: z.number().int().positive().optional().describe('Cap on open connections per target (default: unbounded)'),
-  tls: reserved('upstream TLS settings (upstreams.*.tls)'),
-  auth: reserved('outbound credentials (upstreams.*.auth)'),
+  tls: upstreamTLS.optional(),
+  auth: outboundAuthSchema.optional(),
 });
 
 const pathPattern = z
@@ -229,8 +277,15 @@ export const configSchema = z
       .default({})
       .describe('Named authenticators; routes list the ones they accept'),
     consumers: z.array(consumerSchema).default([]).describe('Known API consumers and their credentials'),
-    secrets: reserved('the secret store (secrets)'),
-    store: reserved('shared state (store)'),
+    gatewayIdentity: gatewayIdentitySchema.prefault({}),
+    secrets: z
+      .strictObject({
+        file: z.string().min(1).describe('The encrypted secret store (relative to the config file); managed with `portcullis secrets`'),
+        keyFile: z.string().min(1).optional().describe('File holding the master key; PORTCULLIS_SECRETS_KEY takes precedence when set'),
+      })
+      .optional()
+      .describe(`The secret store that \${secret:NAME} references resolve from (docs/secrets.md)`),
+    store: storeSchema,
   })
   .superRefine(
     (c, ctx) => {

@@ -136,16 +136,44 @@ const HOP_BY_HOP_RESPONSE = [
   'proxy-authenticate',
 ];
 
+const HOP_BY_HOP_RESPONSE_SET: ReadonlySet<string> = new Set(HOP_BY_HOP_RESPONSE);
+
+/**
+ * The extra header names an upstream lists in its Connection header (RFC 9110 §7.6.1), lower-cased;
+ * undefined when it lists none beyond the usual hop-by-hop ones. Content-Length is never dropped.
+ */
+function connectionListed(connection: string | string[] | undefined): string[] | undefined {
+  // The common answers from a keep-alive backend, without splitting a string.
+  if (connection === undefined || connection === 'keep-alive' || connection === 'close') return undefined;
+  let listed: string[] | undefined;
+  for (const token of (Array.isArray(connection) ? connection.join(',') : connection).split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t !== '' && t !== 'content-length' && !HOP_BY_HOP_RESPONSE_SET.has(t)) (listed ??= []).push(t);
+  }
+  return listed;
+}
+
 /** Remove hop-by-hop headers from an upstream response header object (mutates it; it is ours). */
 export function cleanResponseHeaders(headers: Record<string, string | string[] | undefined>): void {
-  const connection = headers.connection;
-  if (connection !== undefined) {
-    for (const token of (Array.isArray(connection) ? connection.join(',') : connection).split(',')) {
-      const t = token.trim().toLowerCase();
-      if (t !== '' && t !== 'content-length') delete headers[t];
-    }
-  }
+  const listed = connectionListed(headers.connection);
+  if (listed !== undefined) for (const t of listed) delete headers[t];
   for (const h of HOP_BY_HOP_RESPONSE) if (headers[h] !== undefined) delete headers[h];
+}
+
+/**
+ * The same hygiene as cleanResponseHeaders, as a copy: the proxy's hot path uses this one. Copying
+ * the kept headers into a fresh object is cheaper than `delete`, which turns V8's fast object into
+ * a dictionary that writeHead then walks slowly. Names are lower-case (undici lower-cases them).
+ */
+export function copyResponseHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): HeaderMap {
+  const listed = connectionListed(headers.connection);
+  const out: HeaderMap = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP_RESPONSE_SET.has(name) || listed?.includes(name)) continue;
+    out[name] = value;
+  }
+  return out;
 }
 
 /**

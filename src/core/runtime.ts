@@ -15,7 +15,12 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import { type AuthSection, buildAuth } from '../auth/build.js';
 import type { RouteAuth } from '../auth/pipeline.js';
+import { buildOutbound, type OutboundPhase, type OutboundSection } from '../outbound/build.js';
+import { buildStore } from '../state/build.js';
+import type { SharedStore } from '../state/store.js';
 import { createUpstream, type Upstream } from '../upstream/upstream.js';
+import { buildUpstreamTLS, type UpstreamTLS } from '../upstream/tls.js';
+import { type CertificateInfo, certificatesIn } from '../observability/certificates.js';
 
 export interface StaticReply {
   readonly status: number;
@@ -41,13 +46,24 @@ export interface CompiledRoute {
   readonly auth: RouteAuth | undefined;
   /** Forward the client's own credential upstream (default false: stripped). */
   readonly forwardCredentials: boolean;
+  /** The outbound-credential phase of the route's upstream, or undefined (no `auth`: nothing to do). */
+  readonly outbound: OutboundPhase | undefined;
 }
 
 export interface ListenerSpec {
   readonly key: string;
   readonly config: ListenerConfig;
   /** PEM material read at build time (undefined for plain HTTP). */
-  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+  readonly tls: ListenerTls | undefined;
+}
+
+export interface ListenerTls {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** CAs that sign client certificates (tls.clientCa), or undefined. */
+  readonly clientCa: Buffer | undefined;
+  /** Effective tls.clientCert: `optional` when clientCa is set and clientCert is not, else `off`. */
+  readonly clientCert: 'off' | 'optional' | 'required';
 }
 
 export interface Runtime {
@@ -63,6 +79,12 @@ export interface Runtime {
   /** Metrics children for requests that matched no route. */
   readonly unmatched: RouteMetrics;
   readonly auth: AuthSection | undefined;
+  /** Outbound credentials per upstream and the gateway signing key (published by the gateway as a JWKS). */
+  readonly outbound: OutboundSection | undefined;
+  /** Shared state: the embedded memory store, or a Redis client (closed with the runtime). */
+  readonly store: SharedStore;
+  /** Every certificate the config uses (listener chains, upstream client chains and CAs), for expiry monitoring. */
+  readonly certificates: readonly CertificateInfo[];
   close(): Promise<void>;
 }
 
@@ -106,10 +128,20 @@ export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics, logge
   const listeners = await Promise.all(
     config.listeners.map(async (l, i): Promise<ListenerSpec> => {
       if (l.tls === undefined) return { key: listenerKey(l), config: l, tls: undefined };
-      const [cert, key] = await Promise.all([
+      const [cert, key, clientCa] = await Promise.all([
         readPem(loaded, l.tls.cert, ['listeners', i, 'tls', 'cert'], problems),
         readPem(loaded, l.tls.key, ['listeners', i, 'tls', 'key'], problems),
+        l.tls.clientCa === undefined ? undefined : readPem(loaded, l.tls.clientCa, ['listeners', i, 'tls', 'clientCa'], problems),
       ]);
+      if (clientCa !== undefined && clientCa.length > 0) {
+        try {
+          const { createSecureContext } = await import('node:tls');
+          createSecureContext({ ca: clientCa });
+        } catch (err) {
+          problems.push(loaded.problem(['listeners', i, 'tls', 'clientCa'], `${l.tls.clientCa} holds no usable CA certificate (${(err as Error).message})`));
+        }
+      }
+      const clientCert = l.tls.clientCert ?? (l.tls.clientCa === undefined ? 'off' : 'optional');
       if (cert.length > 0 && key.length > 0) {
         try {
           const { createSecureContext } = await import('node:tls');
@@ -118,9 +150,22 @@ export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics, logge
           problems.push(loaded.problem(['listeners', i, 'tls'], `certificate and key do not form a usable pair (${(err as Error).message})`));
         }
       }
-      return { key: listenerKey(l), config: l, tls: { cert, key } };
+      return { key: listenerKey(l), config: l, tls: { cert, key, clientCa, clientCert } };
     }),
   );
+
+  // Upstream TLS material is read and checked here, so a missing CA, certificate or key is a config error.
+  const upstreamTLS = new Map<string, UpstreamTLS>();
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    const t = await buildUpstreamTLS(name, u, loaded.dir, (path, reason) => problems.push(loaded.problem(path, reason)));
+    if (t === undefined) continue;
+    upstreamTLS.set(name, t);
+    if (t.insecure)
+      logger.warn(
+        { upstream: name, path: `upstreams.${name}.tls.insecureSkipVerify` },
+        'UPSTREAM TLS VERIFICATION IS OFF: any server can impersonate this upstream and read what the gateway sends it',
+      );
+  }
 
   let router: Router<CompiledRoute> | undefined;
   const upstreams = new Map<string, Upstream>();
@@ -134,6 +179,16 @@ export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics, logge
   } catch (err) {
     located(err);
   }
+  // Shared state first: the outbound credentials keep their tokens there. A Redis that is down
+  // does not fail the build (fail-safe: each instance then fetches its own tokens).
+  const store = await buildStore(config.store, { metrics, logger });
+  let outbound: OutboundSection | undefined;
+  try {
+    outbound = await buildOutbound(config, { dir: loaded.dir, metrics, logger, store });
+  } catch (err) {
+    if (!(err instanceof BuildProblem)) await store.close();
+    located(err);
+  }
   const routeAuth = (i: number, rc: RouteConfig): RouteAuth | undefined => {
     if (rc.authenticate === undefined || auth === undefined) return undefined;
     try {
@@ -144,7 +199,7 @@ export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics, logge
     }
   };
   if (problems.length === 0) {
-    for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, u));
+    for (const [name, u] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, u, upstreamTLS.get(name)));
     const routes = config.routes.map((rc, i) => ({
       config: rc,
       route: {
@@ -156,6 +211,7 @@ export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics, logge
         metrics: routeMetrics(metrics, rc.name),
         auth: routeAuth(i, rc),
         forwardCredentials: rc.forwardCredentials,
+        outbound: rc.upstream === undefined ? undefined : outbound?.phases.get(rc.upstream),
       } satisfies CompiledRoute,
     }));
     try {
@@ -167,6 +223,8 @@ export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics, logge
   if (problems.length > 0 || router === undefined) {
     await Promise.all([...upstreams.values()].map((u) => u.close()));
     await auth?.close();
+    await outbound?.close();
+    await store.close();
     throw new ConfigError(problems);
   }
 
@@ -182,9 +240,17 @@ export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics, logge
     listeners,
     unmatched: routeMetrics(metrics, '(none)'),
     auth,
+    outbound,
+    store,
+    certificates: [
+      ...listeners.flatMap((l) => (l.tls === undefined ? [] : certificatesIn(l.tls.cert, 'listener', l.key))),
+      ...[...upstreamTLS.values()].flatMap((t) => t.certificates),
+    ],
     async close() {
       await Promise.all([...upstreams.values()].map((u) => u.close()));
       await auth?.close();
+      await outbound?.close();
+      await store.close(); // a reload builds a new client: the old one must not linger
     },
   };
 }

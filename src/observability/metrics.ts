@@ -17,6 +17,10 @@ export interface Metrics {
   readonly refusals: Counter<'code'>;
   readonly configInfo: Gauge<'hash'>;
   readonly authDecisions: Counter<'authenticator' | 'outcome' | 'reason'>;
+  readonly certificateExpiry: Gauge<'kind' | 'name'>;
+  readonly outboundCredentials: Counter<'upstream' | 'type' | 'result'>;
+  readonly outboundTokenCache: Counter<'upstream' | 'result'>;
+  readonly stateStoreErrors: Counter<'backend' | 'operation'>;
 }
 
 export function createMetrics(): Metrics {
@@ -73,6 +77,31 @@ export function createMetrics(): Metrics {
       name: 'portcullis_auth_decisions_total',
       help: 'Authentication decisions by authenticator, outcome (allowed, absent, rejected, unavailable) and reason',
       labelNames: ['authenticator', 'outcome', 'reason'],
+      registers: [registry],
+    }),
+    outboundCredentials: new Counter({
+      name: 'portcullis_outbound_credentials_total',
+      help: 'Outbound credentials applied to upstream requests by upstream, type and result (applied, refused, failed)',
+      labelNames: ['upstream', 'type', 'result'],
+      registers: [registry],
+    }),
+    outboundTokenCache: new Counter({
+      name: 'portcullis_outbound_token_cache_total',
+      help: 'Outbound token lookups by upstream and result: hit, miss (minted or fetched), shared (read from the shared store), fallback (shared store failed)',
+      labelNames: ['upstream', 'result'],
+      registers: [registry],
+    }),
+    stateStoreErrors: new Counter({
+      name: 'portcullis_state_store_errors_total',
+      help: 'Failed shared-store operations by backend and operation (get, set, delete, lock); callers fall back to local state',
+      labelNames: ['backend', 'operation'],
+      registers: [registry],
+    }),
+    certificateExpiry: new Gauge({
+      name: 'portcullis_certificate_expiry_days',
+      help: 'Days until the soonest-expiring certificate of each kind (listener, upstream-client, upstream-ca) and name expires',
+      labelNames: ['kind', 'name'],
+      aggregator: 'min', // cluster /metrics: workers load the same files; summing days would be nonsense
       registers: [registry],
     }),
     configInfo: new Gauge({

@@ -11,6 +11,8 @@ import { problemBody } from './reply.js';
 export interface AdminSources {
   ready(): boolean;
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** The gateway's public signing keys as a JWKS document (absent: not served). */
+  jwks?(): string;
 }
 
 export interface AdminServer {
@@ -25,6 +27,12 @@ function json(res: http.ServerResponse, status: number, value: unknown): void {
   res.end(body);
 }
 
+function notFound(res: http.ServerResponse): void {
+  const body = problemBody(refuse('PTC_ERR_NO_ROUTE', 'admin'), '-');
+  res.writeHead(404, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
 export async function openAdmin(address: Address, sources: AdminSources): Promise<AdminServer> {
   const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -34,6 +42,14 @@ export async function openAdmin(address: Address, sources: AdminSources): Promis
         return json(res, 200, { status: 'ok' });
       case '/readyz':
         return sources.ready() ? json(res, 200, { status: 'ready' }) : json(res, 503, { status: 'not ready' });
+      case '/.well-known/jwks.json': {
+        if (sources.jwks === undefined) return notFound(res);
+        // RFC 7517 §8.5. Short max-age: backends pick up a rotated key quickly (they also refetch on an unknown kid).
+        const body = sources.jwks();
+        res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'content-length': Buffer.byteLength(body), 'cache-control': 'public, max-age=60' });
+        res.end(req.method === 'HEAD' ? undefined : body);
+        return;
+      }
       case '/metrics':
         sources.metrics().then(
           (m) => {
@@ -43,11 +59,8 @@ export async function openAdmin(address: Address, sources: AdminSources): Promis
           () => json(res, 500, { status: 500, title: 'Internal error' }),
         );
         return;
-      default: {
-        const body = problemBody(refuse('PTC_ERR_NO_ROUTE', 'admin'), '-');
-        res.writeHead(404, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-      }
+      default:
+        return notFound(res);
     }
   });
   server.keepAliveTimeout = 5_000;

@@ -14,16 +14,20 @@ import { setIdentityHeaders } from '../auth/propagate.js';
 import type { AuthRequest, Identity } from '../auth/types.js';
 import type { Http2ServerRequest } from 'node:http2';
 import { pipeline, type Readable, Transform } from 'node:stream';
+import type { Histogram } from 'prom-client';
 import type { Dispatcher } from 'undici';
 import { ERRORS, type Refusal, refuse } from '../core/errors.js';
-import { cleanResponseHeaders, type HeaderMap, isValidRequestId, scanRequestHeaders, type ScannedHeaders } from '../core/headers.js';
+import { copyResponseHeaders, type HeaderMap, isValidRequestId, scanRequestHeaders, type ScannedHeaders } from '../core/headers.js';
 import { normaliseTarget } from '../core/path.js';
 import { hostOf } from '../core/router.js';
 import type { CompiledRoute, RouteMetrics, Runtime } from '../core/runtime.js';
-import type { Logger } from '../observability/logger.js';
+import { type Logger, logAccess } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { OutboundPhase } from '../outbound/build.js';
+import { PendingRequest, runOutbound } from '../outbound/request.js';
+import type { OutboundResult } from '../outbound/types.js';
 import { classifyUpstreamError } from '../upstream/errors.js';
-import type { Target } from '../upstream/upstream.js';
+import type { Target, Upstream } from '../upstream/upstream.js';
 import { plainIp, resolveClientIp } from './client-ip.js';
 import { type Response, sendProblem } from './reply.js';
 
@@ -67,6 +71,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   retried = false;
   hasBody = false;
   controller: Dispatcher.DispatchController | undefined;
+  /** Armed by the outbound phase when a 401 may be retried once with a fresh credential (see onResponseStart). */
+  credentialRetry: (() => void) | undefined;
+  /** The upstream exchange given up for that retry: its late callbacks are ignored. */
+  abandoned: Dispatcher.DispatchController | undefined;
   dispatchOpts: Dispatcher.DispatchOptions | undefined;
 
   constructor(state: GatewayState, req: Request, res: Response, id: string, clientIp: string) {
@@ -97,10 +105,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     const cls = Math.floor(this.status / 100) - 1;
     (m.byClass[cls >= 0 && cls <= 4 ? cls : 4] as RouteMetrics['byClass'][number]).inc();
     m.duration.observe(seconds);
-    if (this.target !== undefined && this.upstreamMs >= 0)
-      this.state.metrics.upstreamDuration.labels(this.route?.upstream?.name ?? '').observe(this.upstreamMs / 1000);
+    if (this.target !== undefined && this.upstreamMs >= 0 && this.route?.upstream !== undefined)
+      upstreamTimer(this.state.metrics, this.route.upstream).observe(this.upstreamMs / 1000);
     if (!this.rt.config.log.access) return;
-    this.state.logger.info({
+    logAccess(this.state.logger, {
       msg: 'request',
       reqId: this.id,
       method: this.method,
@@ -121,22 +129,39 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   // ---- undici dispatch handler ---------------------------------------------------------------
 
+  /** A callback of the exchange given up for a credential retry (a failed connect has no controller). */
+  isAbandoned(controller: Dispatcher.DispatchController | undefined): boolean {
+    return controller !== undefined && controller === this.abandoned;
+  }
+
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
     if (this.res.destroyed) controller.abort(new Error('client went away'));
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200) return; // 1xx informational: not relayed
+    if (statusCode === 401 && this.credentialRetry !== undefined) {
+      // The upstream refused our last-mile credential (a cached token revoked or expired early):
+      // drop this exchange unread — nothing of the 401 reaches the client — and send the request
+      // once more with a fresh credential. Armed only for replayable requests, and only once.
+      const retry = this.credentialRetry;
+      this.credentialRetry = undefined;
+      this.abandoned = controller;
+      controller.abort(new Error('upstream answered 401; retrying with a fresh credential'));
+      setImmediate(retry); // outside undici's callback
+      return;
+    }
     this.upstreamMs = performance.now() - this.upstreamStart;
     this.status = statusCode;
-    cleanResponseHeaders(headers);
-    if (headers['x-request-id'] === undefined) headers['x-request-id'] = this.id;
-    if (this.state.draining && 'shouldKeepAlive' in this.res) headers.connection = 'close';
-    (this.res as ServerResponse).writeHead(statusCode, headers as Record<string, string | string[]>);
+    const out = copyResponseHeaders(headers);
+    if (out['x-request-id'] === undefined) out['x-request-id'] = this.id;
+    if (this.state.draining && 'shouldKeepAlive' in this.res) out.connection = 'close';
+    (this.res as ServerResponse).writeHead(statusCode, out);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.isAbandoned(controller)) return;
     this.bytesOut += chunk.length;
     if (!(this.res as ServerResponse).write(chunk)) {
       controller.pause();
@@ -144,13 +169,15 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(controller: Dispatcher.DispatchController): void {
+    if (this.isAbandoned(controller)) return;
     this.res.end();
     this.finish();
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
-    if (this.done) return;
+  onResponseError(controller: Dispatcher.DispatchController, err: Error): void {
+    // A connect failure (e.g. a TLS handshake refused) can arrive without a controller: compare only when one was abandoned.
+    if (this.done || (this.abandoned !== undefined && controller === this.abandoned)) return;
     if (this.res.destroyed && !this.res.writableEnded) {
       // The client left first; its abort is what failed the upstream exchange.
       this.status = this.status || 499;
@@ -194,6 +221,22 @@ class Exchange implements Dispatcher.DispatchHandler {
   dispatchPath = '';
 }
 
+/**
+ * The upstream-duration histogram child of each upstream, looked up once: `labels()` builds a
+ * label object and a bound function on every call, which is measurable on the per-request path.
+ * Keyed weakly by the Upstream, so the children of a replaced runtime's upstreams are not pinned.
+ */
+const upstreamTimers = new WeakMap<Upstream, Histogram.Internal<'upstream'>>();
+
+function upstreamTimer(metrics: Metrics, upstream: Upstream): Histogram.Internal<'upstream'> {
+  let timer = upstreamTimers.get(upstream);
+  if (timer === undefined) {
+    timer = metrics.upstreamDuration.labels(upstream.name);
+    upstreamTimers.set(upstream, timer);
+  }
+  return timer;
+}
+
 const onClientClose = function (this: Response, ex: Exchange): void {
   if (!ex.done && !this.writableFinished) ex.controller?.abort(new Error('client closed the connection'));
 };
@@ -218,6 +261,9 @@ export function handleRequest(state: GatewayState, listener: ListenerInfo, req: 
   }
 }
 
+/** scheme://authority, then the rest of an absolute-form target as sent (path and query). */
+const ABSOLUTE_FORM = /^https?:\/\/[^/?#\\]*(.*)$/is;
+
 function admitAndProxy(ex: Exchange, listener: ListenerInfo, h: ScannedHeaders, trustedPeer: boolean, peer: string): void {
   const { rt, req } = ex;
   // ---- admission ----
@@ -236,9 +282,11 @@ function admitAndProxy(ex: Exchange, listener: ListenerInfo, h: ScannedHeaders, 
       return ex.refuse(refuse('PTC_ERR_BAD_REQUEST_TARGET', 'absolute-form target disagrees with Host'), true);
     if (!rt.router.hosts.has(hostOf(url.host))) return ex.refuse(refuse('PTC_ERR_BAD_REQUEST_TARGET', 'absolute-form target names an unknown host'), true);
     authority = url.host;
-    const q = rawTarget.indexOf('?');
-    rawTarget = url.pathname + (q === -1 ? '' : rawTarget.slice(q));
-    if (rawTarget.includes('#')) return ex.refuse(refuse('PTC_ERR_BAD_PATH', 'fragment in request target'), true);
+    // Normalise the path exactly as sent, like origin-form, not url.pathname: the WHATWG parser would
+    // already have clamped '..' at the root, turned '\' into '/', encoded raw bytes and cut '#…'.
+    const rest = ABSOLUTE_FORM.exec(rawTarget)?.[1];
+    if (rest === undefined) return ex.refuse(refuse('PTC_ERR_BAD_REQUEST_TARGET', 'absolute-form target has an unusual authority'), true);
+    rawTarget = rest === '' || rest.charCodeAt(0) === 0x3f ? `/${rest}` : rest;
   }
   const target = normaliseTarget(rawTarget);
   if (typeof target === 'string') {
@@ -278,6 +326,7 @@ function admitAndProxy(ex: Exchange, listener: ListenerInfo, h: ScannedHeaders, 
         ex.identity = decision.identity;
         // Strip before inject: the client's credential never reaches the backend unless the route says so.
         const query = route.forwardCredentials ? target.query : auth.strip(h.out, target.query);
+        auth.clearUpstreamHeaders(h.out);
         setIdentityHeaders(h.out, decision.identity);
         forward(ex, listener, h, trustedPeer, peer, authority, target.path, query, contentLength);
       },
@@ -339,9 +388,66 @@ function forward(
   if (route.stripPrefix !== undefined) path = path.length === route.stripPrefix.length ? '/' : path.slice(route.stripPrefix.length);
   ex.dispatchPath = path + query;
   const body = !hasBody ? null : contentLength >= 0 ? req : limitBody(req, rt.limits.maxBodyBytes);
-  ex.dispatchOpts = { method: ex.method, path: ex.dispatchPath, headers: out, body, upgrade: null };
   res.once('close', () => onClientClose.call(res, ex));
+  // ---- outbound: last-mile credentials, after strip-before-inject (upstreams without `auth` skip it) ----
+  if (route.outbound !== undefined) return outboundThenDispatch(ex, route.outbound, upstream, out, body, contentLength);
+  ex.dispatchOpts = { method: ex.method, path: ex.dispatchPath, headers: out, body, upgrade: null };
   ex.dispatchTo(upstream.pick(Date.now()));
+}
+
+/** Apply the upstream's outbound credential to the request about to leave, then dispatch it. */
+function outboundThenDispatch(
+  ex: Exchange,
+  phase: OutboundPhase,
+  upstream: Upstream,
+  out: HeaderMap,
+  body: Readable | Request | null,
+  contentLength: number,
+): void {
+  const pending = new PendingRequest(ex.method, ex.dispatchPath, out, ex.identity, phase.upstream, body as Readable | null, contentLength);
+  applyAndDispatch(ex, phase, upstream, pending, false);
+}
+
+function applyAndDispatch(ex: Exchange, phase: OutboundPhase, upstream: Upstream, pending: PendingRequest, isRetry: boolean): void {
+  const out = pending.headers;
+  const proceed = (result: OutboundResult): void => {
+    if (ex.done) return;
+    if (ex.res.destroyed) {
+      ex.status = 499;
+      ex.refusal = refuse('PTC_ERR_BAD_REQUEST', 'client closed the connection');
+      return ex.finish();
+    }
+    // A refusal while the body is half read cannot leave the connection reusable.
+    if (result !== undefined) return ex.refuse(result, pending.unread);
+    ex.dispatchPath = pending.path;
+    const sendBody = pending.dispatchBody;
+    // A 401 may be retried when the credential can be dropped and the request sent again as it
+    // was: no body, or one the outbound phase buffered (a streamed body is gone once sent).
+    const credential = phase.credential;
+    if (!isRetry && credential.invalidate !== undefined && (sendBody === null || Buffer.isBuffer(sendBody)))
+      ex.credentialRetry = () => {
+        ex.state.logger.debug(
+          { reqId: ex.id, upstream: phase.upstream, type: credential.type },
+          'upstream answered 401; retrying once with a fresh credential',
+        );
+        credential.invalidate?.(pending);
+        applyAndDispatch(ex, phase, upstream, pending, true);
+      };
+    ex.dispatchOpts = { method: ex.method, path: pending.path, headers: out, body: sendBody, upgrade: null };
+    ex.dispatchTo(upstream.pick(Date.now()));
+  };
+  const failed = (err: unknown): void => {
+    ex.state.logger.error({ err, reqId: ex.id, upstream: phase.upstream, type: phase.credential.type }, 'outbound credential failed unexpectedly');
+    if (!ex.done) ex.refuse(refuse('PTC_ERR_INTERNAL', `outbound ${phase.credential.type} threw`), pending.unread);
+  };
+  let result: OutboundResult | Promise<OutboundResult>;
+  try {
+    result = runOutbound(phase, pending);
+  } catch (err) {
+    return failed(err);
+  }
+  if (result instanceof Promise) result.then(proceed, failed);
+  else proceed(result);
 }
 
 /** The view of the request an authenticator gets. */

@@ -9,7 +9,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type Refusal, refuse } from '../core/errors.js';
+import { ERRORS, type Refusal, refuse } from '../core/errors.js';
 import type { ListenerSpec, Runtime } from '../core/runtime.js';
 import { type GatewayState, handleRequest, type ListenerInfo, type Request } from './handler.js';
 import { rawProblem, type Response } from './reply.js';
@@ -42,13 +42,26 @@ function clientErrorRefusal(err: NodeJS.ErrnoException): Refusal {
 }
 
 function tlsOptions(spec: ListenerSpec) {
+  const mode = spec.tls?.clientCert ?? 'off';
   return {
     cert: spec.tls?.cert,
     key: spec.tls?.key,
     minVersion: spec.config.tls?.minVersion ?? 'TLSv1.2',
     // Hide the server's cipher preference games: Node's defaults are modern; only forbid renegotiation.
     honorCipherOrder: true,
+    // Client certificates (mutual TLS). `required` fails the handshake without a verified chain;
+    // `optional` asks for one but accepts the connection either way — an unverified certificate then
+    // authenticates nothing, because the handler only trusts a socket with `authorized` set.
+    ...(mode === 'off' || spec.tls?.clientCa === undefined
+      ? { requestCert: false, rejectUnauthorized: false }
+      : { requestCert: true, rejectUnauthorized: mode === 'required', ca: spec.tls.clientCa }),
   } as const;
+}
+
+/** setSecureContext() swaps the CAs but not these per-server options, which Node reads per connection. */
+function applyClientCertMode(server: Listener['server'], spec: ListenerSpec): void {
+  const o = tlsOptions(spec);
+  Object.assign(server, { requestCert: o.requestCert, rejectUnauthorized: o.rejectUnauthorized });
 }
 
 export async function openListener(state: GatewayState, spec: ListenerSpec): Promise<Listener> {
@@ -77,20 +90,24 @@ export async function openListener(state: GatewayState, spec: ListenerSpec): Pro
 
   server.on('checkContinue', onRequest);
   server.on('checkExpectation', onRequest);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-    const refusal = clientErrorRefusal(err);
+  /** Answer on a socket the HTTP layer no longer manages, and close it. */
+  const refuseSocket = (socket: Duplex, refusal: Refusal): void => {
     const id = randomUUID();
     state.metrics.refusals.labels(refusal.code).inc();
-    state.logger.info({
-      msg: 'request',
-      reqId: id,
-      status: refusal.code === 'PTC_ERR_REQUEST_TIMEOUT' ? 408 : refusal.code === 'PTC_ERR_HEADERS_TOO_LARGE' ? 431 : 400,
-      code: refusal.code,
-      details: refusal.details,
-    });
+    state.logger.info({ msg: 'request', reqId: id, status: ERRORS[refusal.code].status, code: refusal.code, details: refusal.details });
     socket.end(rawProblem(refusal, id));
+  };
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+    refuseSocket(socket, clientErrorRefusal(err));
   });
+  // CONNECT (authority-form, RFC 9112 §3.2.3) asks for a tunnel; this is not a forward proxy. Without
+  // a listener Node would drop the socket silently; answer with a problem like every other refusal.
+  // (On the HTTP/2 server 'connect' means a new session, so only the HTTP/1 servers get this.)
+  if (server instanceof http.Server || server instanceof https.Server)
+    server.on('connect', (_req: http.IncomingMessage, socket: Duplex) =>
+      refuseSocket(socket, refuse('PTC_ERR_BAD_REQUEST_TARGET', 'CONNECT is not supported')),
+    );
   const sockets = new Set<Duplex>();
   const gauge = state.metrics.openConnections.labels(spec.key);
   server.on('connection', (socket: Socket) => {
@@ -110,7 +127,10 @@ export async function openListener(state: GatewayState, spec: ListenerSpec): Pro
     update(next, nextRt) {
       (this as { spec: ListenerSpec }).spec = next;
       applyLimits(server, nextRt, state, info);
-      if (next.tls !== undefined) (server as https.Server).setSecureContext(tlsOptions(next));
+      if (next.tls !== undefined) {
+        (server as https.Server).setSecureContext(tlsOptions(next));
+        applyClientCertMode(server, next);
+      }
     },
   };
   applyLimits(server, rt, state, info);

@@ -13,6 +13,7 @@ import { hostOf } from '../core/router.js';
 import { plainIp } from './client-ip.js';
 import { type GatewayState, handleRequest, type ListenerInfo } from './handler.js';
 import { rawProblem } from './reply.js';
+import { classifyUpstreamError } from '../upstream/errors.js';
 
 const WS_HEADERS = /^sec-websocket-/;
 
@@ -23,6 +24,18 @@ export function handleUpgrade(state: GatewayState, listener: ListenerInfo, req: 
   const match = isWebSocket && typeof target !== 'string' ? rt.router.match(hostOf(req.headers.host ?? ''), target.path, 'GET') : undefined;
   const route = match?.ok ? match.route : undefined;
   if (route === undefined || !route.websocket || route.upstream === undefined || typeof target === 'string') {
+    // Node's parser let go of the socket at the end of the head, so a request body cannot be read as
+    // this request's body any more: refuse rather than forward an empty or truncated one.
+    const te = req.headers['transfer-encoding'];
+    const cl = req.headers['content-length'];
+    if (te !== undefined || (cl !== undefined && cl !== '0')) {
+      const refusal = refuse('PTC_ERR_BAD_REQUEST', 'Upgrade request with a body on a route without WebSockets');
+      const id = randomUUID();
+      state.metrics.refusals.labels(refusal.code).inc();
+      state.logger.info({ msg: 'request', reqId: id, method: req.method, status: 400, code: refusal.code, details: refusal.details });
+      socket.end(rawProblem(refusal, id));
+      return;
+    }
     // Serve it as an ordinary request on this socket, then close it: the parser has let go of it.
     if (head.length > 0) socket.unshift(head);
     const res = new ServerResponse(req);
@@ -91,7 +104,12 @@ export function handleUpgrade(state: GatewayState, listener: ListenerInfo, req: 
       log(101);
     })
     .catch((err: unknown) => {
-      const code = (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT' ? 'PTC_ERR_UPSTREAM_TIMEOUT' : 'PTC_ERR_UPSTREAM_UNAVAILABLE';
+      const tlsFailed = classifyUpstreamError(err).kind === 'tls';
+      const code = tlsFailed
+        ? 'PTC_ERR_UPSTREAM_TLS'
+        : (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT'
+          ? 'PTC_ERR_UPSTREAM_TIMEOUT'
+          : 'PTC_ERR_UPSTREAM_UNAVAILABLE';
       socket.end(rawProblem(refuse(code, 'websocket upgrade failed'), id));
       log(code === 'PTC_ERR_UPSTREAM_TIMEOUT' ? 504 : 502, code);
     });

@@ -21,7 +21,24 @@ const TLS_CODES = new Set([
   'CERT_REJECTED',
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'ERR_TLS_HANDSHAKE_TIMEOUT',
+  // The rest of OpenSSL's X509 verification results as Node reports them (crypto_common.cc).
+  'CERT_SIGNATURE_FAILURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'UNABLE_TO_GET_CRL',
+  'CRL_SIGNATURE_FAILURE',
+  'CRL_NOT_YET_VALID',
+  'CRL_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'CERT_CHAIN_TOO_LONG',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
   'EPROTO',
+  // The leaf's key matched none of upstreams.*.tls.pin (src/upstream/tls.ts).
+  'PTC_TLS_PIN_MISMATCH',
 ]);
 
 export function classifyUpstreamError(err: unknown): ClassifiedError {

@@ -5,6 +5,7 @@
  */
 import { Pool } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
+import type { UpstreamTLS } from './tls.js';
 
 export interface Target {
   /** `http://127.0.0.1:9000` — for logs only, never for a client. */
@@ -28,11 +29,12 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
-export function createUpstream(name: string, cfg: UpstreamConfig): Upstream {
+/** `tls` (from buildUpstreamTLS) applies to https:// targets; without it Node's defaults verify against the system CAs. */
+export function createUpstream(name: string, cfg: UpstreamConfig, tls?: UpstreamTLS): Upstream {
   const targets: Target[] = cfg.targets.map((t) => {
     const url = new URL(t);
     const pool = new Pool(url.origin, {
-      connect: { timeout: cfg.timeouts.connect },
+      connect: { timeout: cfg.timeouts.connect, ...(url.protocol === 'https:' && tls !== undefined ? tls.connect(url.hostname) : {}) },
       headersTimeout: cfg.timeouts.response,
       bodyTimeout: cfg.timeouts.response,
       keepAliveTimeout: 4_000,

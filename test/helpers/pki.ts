@@ -3,7 +3,8 @@
  * it (server or client), written to a temporary directory. Nothing generated here is committed.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface CertFiles {
@@ -72,25 +73,51 @@ export function createLeaf(dir: string, ca: CertFiles, opts: LeafOptions): CertF
   if (days > 0) {
     openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', String(days), '-extfile', ext], dir);
   } else {
-    // Expired: valid from two days ago until yesterday.
-    const fmt = (d: Date) => `${d.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
+    // Expired: valid from two days ago until yesterday. OpenSSL 3.0's `x509` cannot set explicit
+    // dates (-not_before arrived in 3.4), so sign with `openssl ca` and a throwaway CA database.
+    const db = mkdtempSync(join(dir, 'ca-db-'));
+    writeFileSync(join(db, 'index.txt'), '');
+    writeFileSync(join(db, 'serial'), `${randomBytes(8).toString('hex').toUpperCase()}\n`);
+    const cnf = join(db, 'ca.cnf');
+    writeFileSync(
+      cnf,
+      [
+        '[ ca ]',
+        'default_ca = throwaway',
+        '[ throwaway ]',
+        `database = ${join(db, 'index.txt')}`,
+        `new_certs_dir = ${db}`,
+        `serial = ${join(db, 'serial')}`,
+        'default_md = sha256',
+        'policy = any',
+        'unique_subject = no',
+        'copy_extensions = none',
+        '[ any ]',
+        'commonName = supplied',
+        '',
+      ].join('\n'),
+    );
+    // UTCTime, YYMMDDHHMMSSZ: accepted by every OpenSSL 3.x `ca -startdate/-enddate`.
+    const fmt = (d: Date) => `${d.toISOString().replace(/[-:T]/g, '').slice(2, 14)}Z`;
     const now = Date.now();
     openssl(
       [
-        'x509',
-        '-req',
+        'ca',
+        '-batch',
+        '-config',
+        cnf,
         '-in',
         csr,
-        '-CA',
-        ca.cert,
-        '-CAkey',
-        ca.key,
-        '-CAcreateserial',
         '-out',
         cert,
-        '-not_before',
+        '-cert',
+        ca.cert,
+        '-keyfile',
+        ca.key,
+        '-notext',
+        '-startdate',
         fmt(new Date(now - 2 * 86400_000)),
-        '-not_after',
+        '-enddate',
         fmt(new Date(now - 86400_000)),
         '-extfile',
         ext,
@@ -98,5 +125,39 @@ export function createLeaf(dir: string, ca: CertFiles, opts: LeafOptions): CertF
       dir,
     );
   }
+  return { cert, key, certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8') };
+}
+
+/** A self-signed server certificate (not a CA) for `san`, e.g. a backend nobody vouches for. */
+export function createSelfSigned(dir: string, cn: string, san: readonly string[] = ['DNS:localhost', 'IP:127.0.0.1']): CertFiles {
+  const base = join(dir, `${cn.replace(/\W/g, '_')}-self`);
+  const key = `${base}-key.pem`;
+  const cert = `${base}.pem`;
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      `subjectAltName=${san.join(',')}`,
+      '-addext',
+      'extendedKeyUsage=serverAuth',
+      '-addext',
+      'basicConstraints=critical,CA:FALSE',
+    ],
+    dir,
+  );
   return { cert, key, certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8') };
 }
