@@ -27,9 +27,8 @@ export const ERRORS = {
   PTC_ERR_UPSTREAM_UNAVAILABLE: { status: 502, title: 'Upstream unavailable' },
   PTC_ERR_UPSTREAM_RESET: { status: 502, title: 'Upstream failed' },
   PTC_ERR_UPSTREAM_TLS: { status: 502, title: 'Upstream TLS handshake failed' },
-  PTC_ERR_UPSTREAM_CREDENTIALS: { status: 502, title: 'Upstream credentials unavailable' },
+  PTC_ERR_UPSTREAM_CREDENTIAL: { status: 502, title: 'Upstream credentials unavailable' },
   PTC_ERR_AUTH_UNAVAILABLE: { status: 503, title: 'Authentication service unavailable' },
-  PTC_ERR_SHUTTING_DOWN: { status: 503, title: 'Gateway is shutting down' },
   PTC_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timed out' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -214,6 +214,17 @@ export async function buildRuntime(loaded: LoadedConfig, metrics: Metrics, logge
         outbound: rc.upstream === undefined ? undefined : outbound?.phases.get(rc.upstream),
       } satisfies CompiledRoute,
     }));
+    // An upgraded connection never passes through the outbound phase: refuse the combination
+    // rather than let a WebSocket reach a backend without the credential it expects.
+    routes.forEach(({ route }, i) => {
+      if (route.websocket && route.outbound !== undefined)
+        problems.push(
+          loaded.problem(
+            ['routes', i, 'websocket'],
+            `outbound credentials (upstreams.${config.routes[i]?.upstream}.auth) are not applied to WebSocket upgrades; use an upstream without auth for this route`,
+          ),
+        );
+    });
     try {
       router = compileRouter(routes);
     } catch (err) {

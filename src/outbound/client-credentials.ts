@@ -109,7 +109,7 @@ export function createClientCredentialsCredential(cfg: ClientCredentialsConfig, 
     return inflight;
   };
 
-  const unavailable = (details: string): Refusal => outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIALS', `oauth2ClientCredentials: ${details}`);
+  const unavailable = (details: string): Refusal => outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIAL', `oauth2ClientCredentials: ${details}`);
   const set = (req: OutboundRequest, token: string): void => {
     req.headers.authorization = `Bearer ${token}`; // replaces whatever was there (RFC 6750 §2.1)
   };

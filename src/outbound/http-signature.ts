@@ -156,7 +156,7 @@ export function createHttpSignatureCredential(cfg: HttpSignatureConfig, ctx: Out
       delete req.headers.signature;
       delete req.headers['signature-input'];
       const msg = view(req);
-      if (msg === undefined) return outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIALS', 'httpSignature: no @authority to sign (set authority)');
+      if (msg === undefined) return outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIAL', 'httpSignature: no @authority to sign (set authority)');
       let base: string;
       let input: string;
       try {
@@ -170,7 +170,7 @@ export function createHttpSignatureCredential(cfg: HttpSignatureConfig, ctx: Out
         signature = sign(baseBytes(base));
       } catch (err) {
         ctx.logger.error({ err: { name: (err as Error).name, message: (err as Error).message }, upstream: ctx.upstream }, 'HTTP message signing failed');
-        return outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIALS', 'httpSignature: signing failed');
+        return outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIAL', 'httpSignature: signing failed');
       }
       req.headers['signature-input'] = `${label}=${input}`;
       req.headers.signature = signatureMember(label, signature);

@@ -62,7 +62,7 @@ export function createJwtCredential(cfg: JwtCredentialConfig, ctx: OutboundBuild
 
   const unavailable = (err: unknown): Refusal => {
     ctx.logger.error({ err, upstream: ctx.upstream }, 'signing a gateway JWT failed');
-    return outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIALS', 'jwt signing failed');
+    return outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIAL', 'jwt signing failed');
   };
 
   const set = (req: OutboundRequest, token: string): void => {

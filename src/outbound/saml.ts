@@ -166,8 +166,8 @@ export function createSamlAssertionCredential(cfg: SamlAssertionConfig, ctx: Out
         `samlAssertion: the identity has no ${cfg.subject} to assert${req.identity === undefined ? ' (anonymous route)' : ''}`,
       );
     const facts: AssertionFacts = { nameId, identity: req.identity, now: now() };
-    if (!representable(facts)) return outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIALS', 'samlAssertion: an identity value has characters XML cannot carry');
-    return sign(assertionXml(facts)) ?? outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIALS', 'samlAssertion: signing failed');
+    if (!representable(facts)) return outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIAL', 'samlAssertion: an identity value has characters XML cannot carry');
+    return sign(assertionXml(facts)) ?? outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIAL', 'samlAssertion: signing failed');
   };
 
   if (cfg.placement === 'header') {

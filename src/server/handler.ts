@@ -465,7 +465,7 @@ function authRequest(ex: Exchange, listener: ListenerInfo, h: ScannedHeaders, pa
 }
 
 /** The verified client certificate of the connection (HTTP/1.1 or HTTP/2), if any. */
-function peerCertificate(req: Request): PeerCertificate | undefined {
+export function peerCertificate(req: Request): PeerCertificate | undefined {
   const socket = ('stream' in req ? req.stream.session?.socket : req.socket) as TLSSocket | undefined;
   if (socket === undefined || typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return undefined;
   const cert = socket.getPeerCertificate(false);

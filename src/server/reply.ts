@@ -39,8 +39,10 @@ export function sendProblem(res: Response, refusal: Refusal, requestId: string, 
 export function rawProblem(refusal: Refusal, requestId: string): string {
   const body = problemBody(refusal, requestId);
   const { status, title } = ERRORS[refusal.code];
+  let extra = '';
+  for (const [k, v] of Object.entries(refusal.headers ?? {})) for (const one of Array.isArray(v) ? v : [v]) extra += `${k}: ${one}\r\n`;
   return (
     `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-    `Cache-Control: no-store\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`
+    `Cache-Control: no-store\r\nX-Request-Id: ${requestId}\r\n${extra}Connection: close\r\n\r\n${body}`
   );
 }

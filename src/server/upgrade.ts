@@ -11,7 +11,9 @@ import { isValidRequestId, scanRequestHeaders } from '../core/headers.js';
 import { normaliseTarget } from '../core/path.js';
 import { hostOf } from '../core/router.js';
 import { plainIp } from './client-ip.js';
-import { type GatewayState, handleRequest, type ListenerInfo } from './handler.js';
+import { setIdentityHeaders } from '../auth/propagate.js';
+import type { AuthRequest } from '../auth/types.js';
+import { type GatewayState, handleRequest, type ListenerInfo, peerCertificate } from './handler.js';
 import { rawProblem } from './reply.js';
 import { classifyUpstreamError } from '../upstream/errors.js';
 
@@ -64,53 +66,97 @@ export function handleUpgrade(state: GatewayState, listener: ListenerInfo, req: 
   headers['x-forwarded-for'] = trusted && scanned.xForwardedFor !== undefined ? `${scanned.xForwardedFor}, ${peer}` : peer;
   headers['x-forwarded-proto'] = listener.scheme;
   headers['x-request-id'] = id;
-  const upstream = route.upstream;
-  const t = upstream.pick(Date.now());
-  headers.host = upstream.hostHeader === 'target' ? t.host : upstream.hostHeader === 'preserve' ? (scanned.host ?? t.host) : upstream.hostHeader;
-  let path = target.path;
-  if (route.stripPrefix !== undefined) path = path.length === route.stripPrefix.length ? '/' : path.slice(route.stripPrefix.length);
-  const started = performance.now();
-  const log = (status: number, code?: string) =>
-    state.logger.info({
-      msg: 'request',
-      reqId: id,
+  // Authenticate exactly as for any request on this route: an upgrade is no way around the edge.
+  if (route.auth !== undefined) {
+    const auth = route.auth;
+    const authReq: AuthRequest = {
       method: 'GET',
       path: target.path,
-      route: route.name,
-      status,
-      upgrade: 'websocket',
-      upstream: t.origin,
-      code,
-      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-    });
+      query: target.query,
+      host: scanned.host ?? '',
+      scheme: listener.scheme,
+      headers,
+      clientIp: peer,
+      peerCertificate: () => peerCertificate(req),
+    };
+    auth.run(authReq).then(
+      (decision) => {
+        if (!decision.ok) {
+          state.metrics.refusals.labels(decision.refusal.code).inc();
+          state.logger.info({
+            msg: 'request',
+            reqId: id,
+            method: 'GET',
+            path: target.path,
+            route: route.name,
+            upgrade: 'websocket',
+            code: decision.refusal.code,
+            details: decision.refusal.details,
+          });
+          socket.end(rawProblem(decision.refusal, id));
+          return;
+        }
+        const query = route.forwardCredentials ? target.query : auth.strip(headers, target.query);
+        auth.clearUpstreamHeaders(headers);
+        setIdentityHeaders(headers, decision.identity);
+        connect(query);
+      },
+      () => socket.end(rawProblem(refuse('PTC_ERR_INTERNAL', 'authenticator threw'), id)),
+    );
+    return;
+  }
+  connect(target.query);
 
-  t.pool
-    .upgrade({ path: t.basePath + path + target.query, method: 'GET', headers, protocol: 'websocket' })
-    .then(({ headers: upHeaders, socket: upSocket }) => {
-      let response = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n';
-      for (const [k, v] of Object.entries(upHeaders)) {
-        if (v === undefined || !WS_HEADERS.test(k)) continue;
-        for (const one of Array.isArray(v) ? v : [v]) response += `${k}: ${one}\r\n`;
-      }
-      socket.write(`${response}\r\n`);
-      if (head.length > 0) upSocket.write(head);
-      upSocket.pipe(socket).pipe(upSocket);
-      const close = () => {
-        upSocket.destroy();
-        socket.destroy();
-      };
-      upSocket.on('error', close).on('close', close);
-      socket.on('error', close).on('close', close);
-      log(101);
-    })
-    .catch((err: unknown) => {
-      const tlsFailed = classifyUpstreamError(err).kind === 'tls';
-      const code = tlsFailed
-        ? 'PTC_ERR_UPSTREAM_TLS'
-        : (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT'
-          ? 'PTC_ERR_UPSTREAM_TIMEOUT'
-          : 'PTC_ERR_UPSTREAM_UNAVAILABLE';
-      socket.end(rawProblem(refuse(code, 'websocket upgrade failed'), id));
-      log(code === 'PTC_ERR_UPSTREAM_TIMEOUT' ? 504 : 502, code);
-    });
+  function connect(query: string): void {
+    if (route === undefined || typeof target === 'string' || route.upstream === undefined || 'code' in scanned) return;
+    const upstream = route.upstream;
+    const t = upstream.pick(Date.now());
+    headers.host = upstream.hostHeader === 'target' ? t.host : upstream.hostHeader === 'preserve' ? (scanned.host ?? t.host) : upstream.hostHeader;
+    let path = target.path;
+    if (route.stripPrefix !== undefined) path = path.length === route.stripPrefix.length ? '/' : path.slice(route.stripPrefix.length);
+    const started = performance.now();
+    const log = (status: number, code?: string) =>
+      state.logger.info({
+        msg: 'request',
+        reqId: id,
+        method: 'GET',
+        path: target.path,
+        route: route.name,
+        status,
+        upgrade: 'websocket',
+        upstream: t.origin,
+        code,
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      });
+
+    t.pool
+      .upgrade({ path: t.basePath + path + query, method: 'GET', headers, protocol: 'websocket' })
+      .then(({ headers: upHeaders, socket: upSocket }) => {
+        let response = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n';
+        for (const [k, v] of Object.entries(upHeaders)) {
+          if (v === undefined || !WS_HEADERS.test(k)) continue;
+          for (const one of Array.isArray(v) ? v : [v]) response += `${k}: ${one}\r\n`;
+        }
+        socket.write(`${response}\r\n`);
+        if (head.length > 0) upSocket.write(head);
+        upSocket.pipe(socket).pipe(upSocket);
+        const close = () => {
+          upSocket.destroy();
+          socket.destroy();
+        };
+        upSocket.on('error', close).on('close', close);
+        socket.on('error', close).on('close', close);
+        log(101);
+      })
+      .catch((err: unknown) => {
+        const tlsFailed = classifyUpstreamError(err).kind === 'tls';
+        const code = tlsFailed
+          ? 'PTC_ERR_UPSTREAM_TLS'
+          : (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT'
+            ? 'PTC_ERR_UPSTREAM_TIMEOUT'
+            : 'PTC_ERR_UPSTREAM_UNAVAILABLE';
+        socket.end(rawProblem(refuse(code, 'websocket upgrade failed'), id));
+        log(code === 'PTC_ERR_UPSTREAM_TIMEOUT' ? 504 : 502, code);
+      });
+  }
 }

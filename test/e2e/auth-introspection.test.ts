@@ -137,7 +137,8 @@ describe('introspection authenticator (scripted endpoint)', () => {
 listeners: [{ address: "127.0.0.1:0" }]
 admin: { address: "127.0.0.1:0" }
 authenticators:
-  basic: { type: introspection, endpoint: "${endpoint.url}/introspect", clientId: "gw id", clientSecret: "s3cr:et", timeout: 300ms }
+  basic: { type: introspection, endpoint: "${endpoint.url}/introspect", clientId: "gw id", clientSecret: "s3cr:et" }
+  slow: { type: introspection, endpoint: "${endpoint.url}/introspect", clientId: gw, clientSecret: s, timeout: 300ms }
   post: { type: introspection, endpoint: "${endpoint.url}/introspect", clientId: gw-post, clientSecret: post-secret, authMethod: client_secret_post }
   checked: { type: introspection, endpoint: "${endpoint.url}/introspect", clientId: gw, clientSecret: s, issuer: https://as.example, audience: orders-api }
   down: { type: introspection, endpoint: "${downUrl}/introspect", clientId: gw, clientSecret: s }
@@ -147,6 +148,7 @@ upstreams:
 routes:
   - { name: api, match: { path: /api/** }, upstream: echo, authenticate: [basic] }
   - { name: post, match: { path: /post/** }, upstream: echo, authenticate: [post] }
+  - { name: slow, match: { path: /slow/** }, upstream: echo, authenticate: [slow] }
   - { name: checked, match: { path: /checked/** }, upstream: echo, authenticate: [checked] }
   - { name: down, match: { path: /down/** }, upstream: echo, authenticate: [down] }
   - { name: downAbsent, match: { path: /down-absent/** }, upstream: echo, authenticate: [downAbsent] }
@@ -218,7 +220,7 @@ routes:
     answers.set('tok-array', { body: '[true]' });
     answers.set('tok-hang', { hang: true });
     for (const t of ['tok-500', 'tok-json', 'tok-array', 'tok-hang']) {
-      const r = await call(gw, t);
+      const r = await call(gw, t, t === 'tok-hang' ? '/slow/x' : '/api/x');
       assert.equal(r.status, 503, t);
       assert.equal(r.code, 'PTC_ERR_AUTH_UNAVAILABLE', t);
       assert.ok(!r.text.includes(t), 'no token in the body');

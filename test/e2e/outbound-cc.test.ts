@@ -274,12 +274,12 @@ routes:
     ['hung', 'a token endpoint that never answers (timeout)'],
     ['badsecret', 'a non-2xx answer (invalid_client)'],
   ] as const) {
-    it(`token endpoint failure (${what}) → 502 PTC_ERR_UPSTREAM_CREDENTIALS, nothing sent upstream`, async () => {
+    it(`token endpoint failure (${what}) → 502 PTC_ERR_UPSTREAM_CREDENTIAL, nothing sent upstream`, async () => {
       const n = backend.received.length;
       const started = Date.now();
       const res = await send(`/${name}/x`);
       assert.equal(res.status, 502);
-      assert.equal(res.code, 'PTC_ERR_UPSTREAM_CREDENTIALS');
+      assert.equal(res.code, 'PTC_ERR_UPSTREAM_CREDENTIAL');
       assert.ok(Date.now() - started < 3_000);
       assert.equal(backend.received.length, n, 'the backend received nothing');
     });

@@ -305,7 +305,7 @@ routes:
     it('an identity value XML cannot carry (a control character) is refused, never sent raw', async () => {
       const { status, code, got } = await post('/soap/q', ENVELOPE11, { sub: 'bell\u0007', contentType: 'text/xml' });
       assert.equal(status, 502);
-      assert.equal(code, 'PTC_ERR_UPSTREAM_CREDENTIALS');
+      assert.equal(code, 'PTC_ERR_UPSTREAM_CREDENTIAL');
       assert.equal(got, undefined);
     });
 

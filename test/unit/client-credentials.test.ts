@@ -135,14 +135,14 @@ describe('oauth2ClientCredentials cache (injected clock)', () => {
     assert.equal(await apply(c), `Bearer t${start + 2}`);
   });
 
-  it('a failed token request refuses with PTC_ERR_UPSTREAM_CREDENTIALS and fails fast for the cooldown', async () => {
+  it('a failed token request refuses with PTC_ERR_UPSTREAM_CREDENTIAL and fails fast for the cooldown', async () => {
     answer = { status: 400, body: { error: 'invalid_scope' } };
     const start = requests;
     const c = credential();
     const r = (await apply(c)) as { code: string; details: string };
-    assert.equal(r.code, 'PTC_ERR_UPSTREAM_CREDENTIALS');
+    assert.equal(r.code, 'PTC_ERR_UPSTREAM_CREDENTIAL');
     assert.match(r.details, /400 invalid_scope/);
-    assert.equal(((await apply(c)) as { code: string }).code, 'PTC_ERR_UPSTREAM_CREDENTIALS');
+    assert.equal(((await apply(c)) as { code: string }).code, 'PTC_ERR_UPSTREAM_CREDENTIAL');
     assert.equal(requests, start + 1, 'no second request within the cooldown');
     answer = { status: 200, body: { expires_in: 60 } };
     clock += FAILURE_COOLDOWN_MS;
@@ -154,7 +154,7 @@ describe('oauth2ClientCredentials cache (injected clock)', () => {
       answer = { status: 200, body };
       clock += FAILURE_COOLDOWN_MS;
       const r = (await apply(credential())) as { code?: string };
-      assert.equal(r.code, 'PTC_ERR_UPSTREAM_CREDENTIALS');
+      assert.equal(r.code, 'PTC_ERR_UPSTREAM_CREDENTIAL');
     }
   });
 
