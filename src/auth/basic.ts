@@ -13,7 +13,7 @@ import type { AuthBuildContext } from './build.js';
 import { createFailureLimiter } from './failure-limiter.js';
 import { dummyHashLike, verifyPassword } from './password-hash.js';
 import type { AuthenticatorConfig } from './schema.js';
-import { createTtlCache } from './ttl-cache.js';
+import { createSingleFlight, TokenCache } from './token-cache.js';
 import { type AuthOutcome, type Authenticator, type Consumer, outcome } from './types.js';
 
 type BasicConfig = Extract<AuthenticatorConfig, { type: 'basic' }>;
@@ -69,22 +69,13 @@ export async function createBasicAuthenticator(name: string, cfg: BasicConfig, c
   const challenge = `Basic realm="${cfg.realm}", charset="UTF-8"`;
   const dummy = await dummyHashLike(consumers.basicEntries()[0]?.passwordHash);
   const cacheKey = randomBytes(32);
-  const successes = createTtlCache<Consumer>(SUCCESS_CACHE_ENTRIES);
-  const inFlight = new Map<string, Promise<boolean>>();
+  const successes = new TokenCache<Consumer>(SUCCESS_CACHE_ENTRIES);
+  /** Single-flight: concurrent requests with the same credential share one hash verification. */
+  const verifying = createSingleFlight<boolean>();
   const limiter = createFailureLimiter({ maxFailures: cfg.maxFailures, windowMs: cfg.failureWindow });
 
   const header = (headers: Record<string, string | string[]>): string | string[] | undefined => headers.authorization;
   const isBasic = (v: string) => BASIC.test(v);
-
-  /** Single-flight: concurrent requests with the same credential share one hash verification. */
-  const verify = (key: string, hash: string, password: string): Promise<boolean> => {
-    let p = inFlight.get(key);
-    if (p === undefined) {
-      p = verifyPassword(hash, password).finally(() => inFlight.delete(key));
-      inFlight.set(key, p);
-    }
-    return p;
-  };
 
   const failed = (ip: string, reason: string): AuthOutcome => {
     limiter.fail(ip);
@@ -119,11 +110,11 @@ export async function createBasicAuthenticator(name: string, cfg: BasicConfig, c
       let consumer = successes.get(key);
       if (consumer === undefined) {
         const entry = consumers.byUsername(creds.username);
-        const ok = await verify(key, entry?.passwordHash ?? dummy, creds.password);
+        const ok = await verifying(key, () => verifyPassword(entry?.passwordHash ?? dummy, creds.password));
         if (entry === undefined) return failed(req.clientIp, 'unknown_user');
         if (!ok) return failed(req.clientIp, 'bad_password');
         consumer = entry.consumer;
-        successes.set(key, consumer, SUCCESS_TTL_MS);
+        successes.set(key, consumer, Date.now() + SUCCESS_TTL_MS);
       }
       return outcome.authenticated({
         method: 'basic',

@@ -14,11 +14,12 @@
 import { createHash } from 'node:crypto';
 import { Pool } from 'undici';
 import { BuildProblem } from '../config/load.js';
-import type { HeaderMap } from '../core/headers.js';
+import { HOP_BY_HOP_RESPONSE, type HeaderMap } from '../core/headers.js';
 import type { AuthBuildContext } from './build.js';
 import { IDENTITY_HEADERS } from './propagate.js';
+import { readCapped } from './read-capped.js';
 import type { AuthenticatorConfig } from './schema.js';
-import { createTtlCache } from './ttl-cache.js';
+import { TokenCache } from './token-cache.js';
 import { type AuthOutcome, type AuthRequest, type Authenticator, type Identity, outcome } from './types.js';
 
 type ExternalConfig = Extract<AuthenticatorConfig, { type: 'external' }>;
@@ -27,19 +28,7 @@ type ExternalConfig = Extract<AuthenticatorConfig, { type: 'external' }>;
 export const MAX_REPLY_BYTES = 64 * 1024;
 
 /** Hop-by-hop and framing headers: never relayed from the auth service's reply, never copied upstream. */
-const HOP_AND_FRAMING = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-  'content-length',
-]);
+const HOP_AND_FRAMING: ReadonlySet<string> = new Set([...HOP_BY_HOP_RESPONSE, 'proxy-authorization', 'content-length']);
 
 /** Names the gateway sets itself on the upstream request; an auth service cannot override them. */
 const GATEWAY_SET = new Set([
@@ -105,9 +94,9 @@ export function createExternalAuthenticator(name: string, cfg: ExternalConfig, c
     bodyTimeout: cfg.timeout,
     connections: 64,
   });
-  const cache = cfg.cache === undefined ? undefined : createTtlCache<Decision>(cfg.cache.maxEntries);
+  const cache = cfg.cache === undefined ? undefined : new TokenCache<Decision>(cfg.cache.maxEntries);
   const maxTtlMs = cfg.cache?.maxTtl ?? 0;
-  const failOpen = ctx.metrics.authDecisions.labels(name, 'failed_open', '');
+  const failOpen = ctx.metrics.authDecisions.labels({ authenticator: name, outcome: 'failed_open', reason: '' });
 
   const pathFor = (req: AuthRequest) => (cfg.appendPath ? `${basePath}${req.path}${req.query}` : `${url.pathname}${url.search}`);
 
@@ -177,24 +166,17 @@ export function createExternalAuthenticator(name: string, cfg: ExternalConfig, c
       }
       const named = cfg.subjectHeader === undefined ? undefined : one(res.headers[cfg.subjectHeader]) || undefined;
       const decision: Decision = { named, subject: named ?? 'external', upstreamHeaders };
-      if (cache !== undefined) cache.set(key, decision, Math.min(cacheSeconds(res.headers['cache-control']) * 1000, maxTtlMs));
+      if (cache !== undefined) cache.set(key, decision, Date.now() + Math.min(cacheSeconds(res.headers['cache-control']) * 1000, maxTtlMs));
       return outcome.authenticated(identityOf(decision));
     }
     // Any other answer is the service's decision, relayed as it sent it (302 to a login page, 401 + challenge, 403…).
-    const chunks: Buffer[] = [];
-    let size = 0;
+    let body: Buffer | undefined;
     try {
-      for await (const c of res.body) {
-        size += (c as Buffer).length;
-        if (size > MAX_REPLY_BYTES) {
-          res.body.destroy();
-          return outcome.unavailable('reply_too_large');
-        }
-        chunks.push(c as Buffer);
-      }
+      body = await readCapped(res.body, MAX_REPLY_BYTES);
     } catch (err) {
       return unavailable(classify(err));
     }
+    if (body === undefined) return outcome.unavailable('reply_too_large');
     const relayed: Record<string, string | string[]> = {};
     const listed = new Set(
       (one(res.headers.connection) ?? '')
@@ -206,7 +188,7 @@ export function createExternalAuthenticator(name: string, cfg: ExternalConfig, c
       if (v === undefined || HOP_AND_FRAMING.has(k) || listed.has(k)) continue;
       relayed[k] = v;
     }
-    return { kind: 'reply', status: res.statusCode, headers: relayed, body: Buffer.concat(chunks), reason: `reply_${Math.floor(res.statusCode / 100)}xx` };
+    return { kind: 'reply', status: res.statusCode, headers: relayed, body, reason: `reply_${Math.floor(res.statusCode / 100)}xx` };
   }
 
   return {

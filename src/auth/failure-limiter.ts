@@ -1,8 +1,8 @@
 /**
  * Per-client failure limiter for online password guessing: after `maxFailures` failures within
  * `windowMs`, the client is refused (429 with Retry-After) until a full window has passed since the
- * failure that tripped the limit. Memory is bounded: at `maxEntries`, expired entries are swept,
- * then the oldest are evicted (an attacker rotating through more addresses than that can reset its
+ * failure that tripped the limit. Memory is bounded: at `maxEntries`, expired entries at the old end
+ * are dropped, then the oldest are evicted (an attacker rotating through more addresses than that can reset its
  * own count, which is why the cap is generous). The clock is injected for tests.
  */
 export interface FailureLimiter {
@@ -37,7 +37,12 @@ export function createFailureLimiter(opts: { maxFailures: number; windowMs: numb
       }
       entries.delete(key);
       if (entries.size >= maxEntries) {
-        for (const [k, v] of entries) if (v.resetAt <= t) entries.delete(k);
+        // Expired entries at the old end go first; the sweep stops at the first live one, so a
+        // flood of new client addresses costs O(1) per failure, not a walk over every entry.
+        for (const [k, v] of entries) {
+          if (v.resetAt > t) break;
+          entries.delete(k);
+        }
         while (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string);
       }
       entries.set(key, { count: 1, resetAt: t + windowMs });

@@ -19,9 +19,10 @@ import { Agent, request } from 'undici';
 import { BEARER_SLOT, bearerChallenge, bearerToken, stripAuthorization } from './bearer.js';
 import type { AuthBuildContext } from './build.js';
 import { identityFromClaims } from './claims.js';
+import { readCapped } from './read-capped.js';
 import { type Binding, bindingHolds, bindingOf } from './cnf.js';
 import type { AuthenticatorConfig } from './schema.js';
-import { TokenCache, tokenDigest } from './token-cache.js';
+import { createSingleFlight, TokenCache, tokenDigest } from './token-cache.js';
 import { tokenMetrics } from './token-metrics.js';
 import { type AuthOutcome, type Authenticator, type Identity, outcome } from './types.js';
 
@@ -59,10 +60,14 @@ function clientSecretPost(id: string, secret: string): ClientAuth {
 export function createIntrospectionAuthenticator(name: string, cfg: IntrospectionConfig, ctx: AuthBuildContext, deps: IntrospectionDeps = {}): Authenticator {
   const now = deps.now ?? Date.now;
   const metrics = tokenMetrics(ctx.metrics.registry);
+  const cacheHit = metrics.cache.labels({ authenticator: name, result: 'hit' });
+  const cacheMiss = metrics.cache.labels({ authenticator: name, result: 'miss' });
   const cache = new TokenCache<Verdict>(cfg.cacheSize, now);
-  const inflight = new Map<string, Promise<CallResult>>();
+  const calling = createSingleFlight<CallResult>();
   const clientAuth =
-    cfg.authMethod === 'client_secret_post' ? clientSecretPost(cfg.clientId, cfg.clientSecret) : clientSecretBasic(cfg.clientId, cfg.clientSecret);
+    cfg.authMethod === 'client_secret_post'
+      ? clientSecretPost(cfg.clientId, cfg.clientSecret.reveal())
+      : clientSecretBasic(cfg.clientId, cfg.clientSecret.reveal());
   // undici's request() follows no redirects: a 3xx is an endpoint error.
   const dispatcher = new Agent({ connect: { timeout: cfg.timeout }, headersTimeout: cfg.timeout, bodyTimeout: cfg.timeout });
 
@@ -108,17 +113,9 @@ export function createIntrospectionAuthenticator(name: string, cfg: Introspectio
         ctx.logger.warn({ authenticator: name, status }, 'introspection endpoint answered an error status');
         return { kind: 'failed', reason: 'endpoint_error' };
       }
-      const chunks: Buffer[] = [];
-      let total = 0;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        total += chunk.length;
-        if (total > MAX_RESPONSE_BYTES) {
-          res.body.destroy();
-          throw new Error('introspection response too large');
-        }
-        chunks.push(chunk);
-      }
-      text = Buffer.concat(chunks).toString('utf8');
+      const bytes = await readCapped(res.body, MAX_RESPONSE_BYTES);
+      if (bytes === undefined) throw new Error('introspection response too large');
+      text = bytes.toString('utf8');
     } catch (err) {
       metrics.remote.labels(name, 'introspection', 'error').inc();
       const timeout = (err as Error).name === 'TimeoutError' || /Timeout/i.test((err as { code?: string }).code ?? '');
@@ -145,16 +142,11 @@ export function createIntrospectionAuthenticator(name: string, cfg: Introspectio
   async function introspect(token: string, digest: string): Promise<CallResult> {
     const cached = cache.get(digest);
     if (cached !== undefined) {
-      metrics.cache.labels(name, 'hit').inc();
+      cacheHit.inc();
       return cached;
     }
-    metrics.cache.labels(name, 'miss').inc();
-    let p = inflight.get(digest);
-    if (p === undefined) {
-      p = call(token, digest).finally(() => inflight.delete(digest));
-      inflight.set(digest, p);
-    }
-    return p;
+    cacheMiss.inc();
+    return calling(digest, () => call(token, digest));
   }
 
   return {

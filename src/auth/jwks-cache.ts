@@ -15,6 +15,7 @@
  * `fetch` and the clock are injected for tests.
  */
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWSHeaderParameters } from 'jose';
+import { readCapped } from './read-capped.js';
 
 type LocalSet = ReturnType<typeof createLocalJWKSet>;
 type VerifyKey = Awaited<ReturnType<LocalSet>>;
@@ -117,7 +118,7 @@ export class JwksCache {
       await res.body?.cancel();
       throw new Error(`JWKS endpoint answered ${res.status}`);
     }
-    const text = await readCapped(res, MAX_JWKS_BYTES);
+    const text = await readDocument(res, MAX_JWKS_BYTES);
     const next = createLocalJWKSet(JSON.parse(text) as JSONWebKeySet); // throws JWKSInvalid on a malformed set
     const changed = this.#local !== undefined && text !== this.#text;
     this.#local = next;
@@ -127,19 +128,14 @@ export class JwksCache {
   }
 }
 
-async function readCapped(res: Response, max: number): Promise<string> {
+async function readDocument(res: Response, max: number): Promise<string> {
   const declared = Number(res.headers.get('content-length') ?? '0');
   if (declared > max) {
     await res.body?.cancel();
     throw new Error('JWKS document too large');
   }
   if (res.body === null) return '';
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of res.body) {
-    total += chunk.byteLength;
-    if (total > max) throw new Error('JWKS document too large');
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const bytes = await readCapped(res.body, max);
+  if (bytes === undefined) throw new Error('JWKS document too large');
+  return bytes.toString('utf8');
 }

@@ -11,7 +11,7 @@
  */
 import { type Refusal, refuse } from '../core/errors.js';
 import type { HeaderMap } from '../core/headers.js';
-import type { Counter } from 'prom-client';
+import type { HotCounter } from '../observability/hot-metrics.js';
 import type { AuthOutcome, AuthRequest, Authenticator, Identity } from './types.js';
 
 export interface AuthReply {
@@ -28,7 +28,8 @@ export type AuthDecision =
 export interface RouteAuth {
   readonly mode: 'anyOf' | 'allOf';
   readonly authenticators: readonly Authenticator[];
-  run(req: AuthRequest): Promise<AuthDecision>;
+  /** Synchronous when every authenticator consulted answered synchronously (cache hits, API keys). */
+  run(req: AuthRequest): AuthDecision | Promise<AuthDecision>;
   /** Remove every accepted credential from the upstream request; returns the new query string. */
   strip(headers: HeaderMap, query: string): string;
   /** Remove client-sent copies of the headers the authenticators set upstream (always, even with forwardCredentials). */
@@ -44,13 +45,12 @@ function challenges(list: readonly Authenticator[], badToken: boolean): Record<s
   return values.length === 0 ? {} : { 'www-authenticate': values.length === 1 ? (values[0] as string) : values };
 }
 
-export function compileRouteAuth(
-  mode: 'anyOf' | 'allOf',
-  list: readonly Authenticator[],
-  decisions: Counter<'authenticator' | 'outcome' | 'reason'>,
-): RouteAuth {
+export function compileRouteAuth(mode: 'anyOf' | 'allOf', list: readonly Authenticator[], decisions: HotCounter): RouteAuth {
   const absentChallenges = challenges(list, false);
-  const count = (a: Authenticator, outcome: string, reason = '') => decisions.labels(a.name, outcome, reason).inc();
+  const count = (a: Authenticator, outcome: string, reason = '') => decisions.labels({ authenticator: a.name, outcome, reason }).inc();
+  // The per-request outcomes are bound once; rejection reasons vary and are looked up when they happen.
+  const allowed = new Map(list.map((a) => [a, decisions.labels({ authenticator: a.name, outcome: 'allowed', reason: '' })]));
+  const absent = new Map(list.map((a) => [a, decisions.labels({ authenticator: a.name, outcome: 'absent', reason: '' })]));
 
   const unauthenticated = (details: string): AuthDecision => ({
     ok: false,
@@ -101,24 +101,35 @@ export function compileRouteAuth(
     return { present };
   };
 
-  async function anyOf(req: AuthRequest): Promise<AuthDecision> {
-    const s = survey(req);
-    if ('ok' in s) return s;
-    for (let i = 0; i < list.length; i++) {
+  /** One authenticator's answer in any-of mode; undefined means absent: try the next one. */
+  const settleAny = (a: Authenticator, o: AuthOutcome): AuthDecision | undefined => {
+    if (o.kind === 'authenticated') {
+      allowed.get(a)?.inc();
+      return { ok: true, identity: o.identity };
+    }
+    if (o.kind === 'absent') {
+      absent.get(a)?.inc();
+      return undefined;
+    }
+    return fromOutcome(a, o);
+  };
+
+  /** Any-of from position `start`; stays synchronous until an authenticator answers with a promise. */
+  function anyFrom(req: AuthRequest, present: readonly boolean[], start: number): AuthDecision | Promise<AuthDecision> {
+    for (let i = start; i < list.length; i++) {
+      if (!present[i]) continue;
       const a = list[i] as Authenticator;
-      if (!s.present[i]) continue;
-      const o = await a.authenticate(req);
-      if (o.kind === 'authenticated') {
-        count(a, 'allowed');
-        return { ok: true, identity: o.identity };
-      }
-      if (o.kind === 'absent') {
-        count(a, 'absent');
-        continue;
-      }
-      return fromOutcome(a, o);
+      const o = a.authenticate(req);
+      if (o instanceof Promise) return o.then((x) => settleAny(a, x) ?? anyFrom(req, present, i + 1));
+      const d = settleAny(a, o);
+      if (d !== undefined) return d;
     }
     return unauthenticated('no credential presented');
+  }
+
+  function anyOf(req: AuthRequest): AuthDecision | Promise<AuthDecision> {
+    const s = survey(req);
+    return 'ok' in s ? s : anyFrom(req, s.present, 0);
   }
 
   async function allOf(req: AuthRequest): Promise<AuthDecision> {
@@ -131,7 +142,7 @@ export function compileRouteAuth(
       const o = await a.authenticate(req);
       if (o.kind === 'absent') return unauthenticated(`${a.name}: credential missing`);
       if (o.kind !== 'authenticated') return fromOutcome(a, o);
-      count(a, 'allowed');
+      allowed.get(a)?.inc();
       identities.push(o.identity);
     }
     const [lead, ...rest] = identities as [Identity, ...Identity[]];

@@ -1,14 +1,6 @@
 /** Config schema of edge authentication: `authenticators`, `consumers`, and the route fields. */
 import { z } from 'zod';
-import { duration, size } from '../config/fields.js';
-import { parseDuration } from '../core/units.js';
-
-const headerName = z
-  .string()
-  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a header name')
-  .transform((h) => h.toLowerCase());
-
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+import { duration, headerName, optionalDuration, secretValue, secureUrl, size } from '../config/fields.js';
 
 const failureMode = z
   .enum(['closed', 'absent'])
@@ -63,20 +55,11 @@ const jwt = z
     issuer: z.string().min(1).describe('Exact `iss`'),
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).describe('Accepted `aud` value(s); required'),
     algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).describe('Accepted algorithms, pinned (never taken from the token)'),
-    jwksUri: httpUrl.optional().describe('JWKS endpoint'),
+    jwksUri: secureUrl('the JWKS endpoint').optional(),
     keyFile: z.string().optional().describe('Local public key: PEM (SPKI or certificate) or a JWK/JWKS JSON file'),
-    secret: z.string().optional().describe('HMAC secret for HS* (at least 32 bytes; reference it with an env, file or secret reference)'),
+    secret: secretValue('HMAC secret for HS* (at least 32 bytes)').optional(),
     clockTolerance: duration('60s', 'Clock skew allowed for exp/nbf/iat'),
-    maxTokenAge: z
-      .union([z.string(), z.number()])
-      .optional()
-      .transform((v, ctx) => {
-        if (v === undefined) return undefined;
-        const ms = parseDuration(v);
-        if (ms === undefined) ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration` });
-        return ms;
-      })
-      .describe('Reject tokens whose iat is older than this'),
+    maxTokenAge: optionalDuration('Reject tokens whose iat is older than this'),
     requiredClaims: z.array(z.string().min(1)).default([]).describe('Claims that must be present'),
     typ: z.string().optional().describe('Required `typ` header, e.g. at+jwt'),
     maxTokenBytes: size('8kb', 'Largest token accepted before parsing'),
@@ -95,15 +78,15 @@ const jwt = z
       ctx.addIssue({ code: 'custom', message: 'a secret can only be used with HS256/HS384/HS512', path: ['algorithms'] });
     if (j.secret === undefined && hmac.length > 0)
       ctx.addIssue({ code: 'custom', message: 'HS* algorithms need `secret` (never a public key)', path: ['algorithms'] });
-    if (j.secret !== undefined && Buffer.byteLength(j.secret) < 32)
+    if (j.secret !== undefined && Buffer.byteLength(j.secret.reveal()) < 32)
       ctx.addIssue({ code: 'custom', message: 'an HMAC secret must be at least 256 bits (32 bytes)', path: ['secret'] });
   });
 
 const introspection = z.strictObject({
   type: z.literal('introspection'),
-  endpoint: httpUrl.describe('RFC 7662 introspection endpoint'),
+  endpoint: secureUrl('the RFC 7662 introspection endpoint'),
   clientId: z.string().min(1),
-  clientSecret: z.string().min(1),
+  clientSecret: secretValue('Client secret at the introspection endpoint'),
   authMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
   issuer: z.string().optional().describe('If set, the `iss` of the introspection response must equal it'),
   audience: z.string().optional().describe('If set, the `aud` of the introspection response must contain it'),
@@ -122,7 +105,7 @@ const mtls = z.strictObject({
 
 const external = z.strictObject({
   type: z.literal('external'),
-  url: httpUrl.describe('Auth service URL, called with GET; with appendPath the request path is appended (Envoy ext_authz HTTP convention)'),
+  url: secureUrl('the auth service URL (called with GET; with appendPath the request path is appended, Envoy ext_authz HTTP convention)'),
   timeout: duration('500ms', 'Timeout of one auth call'),
   appendPath: z.boolean().default(false).describe('Append the request path to url (Envoy style); default false (Traefik ForwardAuth style)'),
   requestHeaders: z.array(headerName).default(['authorization', 'cookie']).describe('Client headers sent to the auth service'),

@@ -1,6 +1,8 @@
 /**
- * A bounded LRU of verified tokens, keyed by the SHA-256 of the token (the token itself is never
- * held as a key). Each entry carries its own expiry; the clock is injected.
+ * The caches of the authenticators: a bounded LRU whose entries carry their own expiry (verified
+ * tokens, introspection results, recent Basic successes, external-auth decisions), a single-flight
+ * map that lets concurrent lookups of one key share a call, and the token digest they key on (a
+ * token itself is never held as a key). The clock is injected so tests need no sleeps.
  */
 import { createHash } from 'node:crypto';
 
@@ -8,12 +10,16 @@ export function tokenDigest(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('base64url');
 }
 
+/**
+ * At capacity the least recently used entry goes: O(1) per call, whatever a client sends. Expired
+ * entries are dropped when read, and an expired entry nobody reads drifts to the LRU end.
+ */
 export class TokenCache<V> {
   readonly #entries = new Map<string, { value: V; expiresAt: number }>();
   readonly #max: number;
   readonly #now: () => number;
 
-  constructor(maxEntries: number, now: () => number) {
+  constructor(maxEntries: number, now: () => number = Date.now) {
     this.#max = maxEntries;
     this.#now = now;
   }
@@ -45,4 +51,21 @@ export class TokenCache<V> {
   get size(): number {
     return this.#entries.size;
   }
+}
+
+/**
+ * Single-flight per key: while a call for `key` is in flight, asking again returns the same
+ * promise instead of starting another (one hash verification, one introspection call). Holds
+ * only in-flight keys, so it is bounded by concurrency.
+ */
+export function createSingleFlight<V>(): (key: string, start: () => Promise<V>) => Promise<V> {
+  const inFlight = new Map<string, Promise<V>>();
+  return (key, start) => {
+    let p = inFlight.get(key);
+    if (p === undefined) {
+      p = start().finally(() => inFlight.delete(key));
+      inFlight.set(key, p);
+    }
+    return p;
+  };
 }

@@ -4,10 +4,11 @@
  * and a fixed result vocabulary — never a token, key id or subject.
  */
 import { Counter, type Registry } from 'prom-client';
+import { HotCounter } from '../observability/hot-metrics.js';
 
 export interface TokenMetrics {
-  /** Verified-token / introspection cache lookups: result hit | miss. */
-  readonly cache: Counter<'authenticator' | 'result'>;
+  /** Verified-token / introspection cache lookups: result hit | miss (counted per request: a hot counter). */
+  readonly cache: HotCounter;
   /** Remote calls (JWKS fetch, introspection): kind jwks | introspection, result ok | error. */
   readonly remote: Counter<'authenticator' | 'kind' | 'result'>;
 }
@@ -20,10 +21,9 @@ function counter<L extends string>(registry: Registry, name: string, help: strin
 
 export function tokenMetrics(registry: Registry): TokenMetrics {
   return {
-    cache: counter(registry, 'portcullis_auth_token_cache_total', 'Token cache lookups of jwt/introspection authenticators by result (hit, miss)', [
-      'authenticator',
-      'result',
-    ]),
+    cache:
+      (registry.getSingleMetric('portcullis_auth_token_cache_total') as HotCounter | undefined) ??
+      new HotCounter('portcullis_auth_token_cache_total', 'Token cache lookups of jwt/introspection authenticators by result (hit, miss)').register(registry),
     remote: counter(registry, 'portcullis_auth_remote_calls_total', 'JWKS fetches and introspection calls by authenticator, kind and result (ok, error)', [
       'authenticator',
       'kind',

@@ -1,4 +1,5 @@
 /** Field types shared by every config section: durations and sizes in human units. */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../core/units.js';
 import { Secret } from '../secrets/secret.js';
@@ -16,6 +17,28 @@ export const duration = (def: string, what: string) =>
       }
       return ms;
     });
+
+/** An optional duration (no default: the caller decides what its absence means). */
+export const optionalDuration = (what: string) =>
+  z
+    .union([z.string(), z.number()])
+    .optional()
+    .describe(`${what} (duration: 500ms, 10s, 2m)`)
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const ms = parseDuration(v);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (use e.g. 500ms, 10s, 2m)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+/** An HTTP field name (RFC 9110 §5.1 token), lower-cased. */
+export const headerName = z
+  .string()
+  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a header name')
+  .transform((h) => h.toLowerCase());
 
 export const size = (def: string, what: string) =>
   z
@@ -47,3 +70,30 @@ export const secretValue = (what: string) =>
     .describe(`${what}: a \${secret:NAME} reference, or text (e.g. \${env:NAME})`)
     // Plain text is wrapped too, so a credential cannot reach a log line or the config hash by accident.
     .transform((v): Secret => (typeof v === 'string' ? new Secret(v, 'inline') : v));
+
+/** localhost, 127.0.0.0/8 or ::1 (also as a URL hostname, `[::1]`). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/**
+ * A URL the gateway sends credentials to or takes keys from (token endpoints, JWKS, introspection,
+ * external auth): https://, or http:// to a loopback address only — never credentials in clear
+ * across a network, never signing keys an on-path attacker could swap.
+ */
+export const secureUrl = (what: string) =>
+  z
+    .string()
+    .describe(`${what}: https://, or http:// to a loopback address only`)
+    .superRefine((v, ctx) => {
+      let u: URL;
+      try {
+        u = new URL(v);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `"${v}" is not a URL` });
+        return;
+      }
+      if (u.username !== '' || u.password !== '') ctx.addIssue({ code: 'custom', message: 'credentials in the URL are not allowed' });
+      if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopback(u.hostname)))
+        ctx.addIssue({ code: 'custom', message: `${what} must be https:// (http:// only to a loopback address)` });
+    });

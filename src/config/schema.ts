@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { authenticatorSchema, consumerSchema, routeAuthenticateSchema } from '../auth/schema.js';
-import { duration, secretInstance, secretValue, size } from './fields.js';
+import { duration, isLoopback, secretInstance, secretValue, size } from './fields.js';
 import { gatewayIdentitySchema, outboundAuthSchema } from '../outbound/schema.js';
 import { storeSchema } from '../state/schema.js';
 
@@ -247,7 +247,10 @@ export const configSchema = z
       })
       .prefault({})
       .describe('Admin listener: /healthz, /readyz, /metrics. Loopback only unless allowRemote.'),
-    trustedProxies: z.array(cidr).default([]).describe('Peers whose X-Forwarded-*, Forwarded and X-Request-Id are honoured'),
+    trustedProxies: z
+      .array(cidr)
+      .default([])
+      .describe('Peers whose X-Forwarded-For, -Proto, -Host and X-Request-Id are honoured (Forwarded is always dropped)'),
     limits: z
       .strictObject({
         maxBodyBytes: size('10mb', 'Largest request body'),
@@ -335,10 +338,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function isAddress(v: unknown): v is Address {
   return isObject(v) && typeof v.host === 'string' && typeof v.port === 'number';
-}
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
 export type Config = z.output<typeof configSchema>;

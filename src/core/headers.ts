@@ -124,7 +124,8 @@ export function scanRequestHeaders(raw: readonly string[], maxCount: number): Sc
   return { out, host, contentLength, chunked, expect, upgrade, xForwardedFor: xff, xForwardedProto: xfProto, xForwardedHost: xfHost, requestId };
 }
 
-const HOP_BY_HOP_RESPONSE = [
+/** Hop-by-hop headers (RFC 9110 §7.6.1 and the legacy ones): never relayed from one hop to the next. */
+export const HOP_BY_HOP_RESPONSE: readonly string[] = [
   'connection',
   'keep-alive',
   'proxy-connection',

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Counter, Histogram } from 'prom-client';
+import type { CounterSeries, HistogramSeries } from '../observability/hot-metrics.js';
 import { BuildProblem, ConfigError, type ConfigProblem, type LoadedConfig } from '../config/load.js';
 import type { Config, LimitsConfig, ListenerConfig, RouteConfig } from '../config/schema.js';
 import { compileRouter, type Router } from './router.js';
@@ -30,8 +30,8 @@ export interface StaticReply {
 
 export interface RouteMetrics {
   /** Request counters per status class, index 0 = 1xx … 4 = 5xx. */
-  readonly byClass: readonly Counter.Internal[];
-  readonly duration: Histogram.Internal<'route'>;
+  readonly byClass: readonly CounterSeries[];
+  readonly duration: HistogramSeries;
 }
 
 export interface CompiledRoute {
@@ -94,8 +94,8 @@ export function listenerKey(l: ListenerConfig): string {
 
 function routeMetrics(metrics: Metrics, name: string): RouteMetrics {
   return {
-    byClass: ['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => metrics.requests.labels(name, c)),
-    duration: metrics.duration.labels(name),
+    byClass: ['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => metrics.requests.labels({ route: name, status_class: c })),
+    duration: metrics.duration.labels({ route: name }),
   };
 }
 

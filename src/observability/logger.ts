@@ -36,18 +36,8 @@ function isoTime(): string {
   return stamp;
 }
 
-/** Where logAccess writes for a logger made by createLogger: its stream and its bindings. */
-interface AccessSink {
-  readonly stream: { write(line: string): unknown };
-  /** pino's serialised `base` bindings, as they follow the time in every line. */
-  readonly bindings: string;
-}
-
-const accessSinks = new WeakMap<Logger, AccessSink>();
-
 export function createLogger(level: LogLevel = 'info', destination?: NodeJS.WritableStream): Logger {
-  const stream = destination ?? pino.destination({ dest: 1, sync: false });
-  const logger = pino(
+  return pino(
     {
       level,
       base: { pid: process.pid },
@@ -55,38 +45,8 @@ export function createLogger(level: LogLevel = 'info', destination?: NodeJS.Writ
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT, censor: '[redacted]' },
     },
-    stream,
+    // Synchronous writes, pino's default: measured here, sonic-boom's async mode spent more of the
+    // event loop per access-log line (a libuv request and callback per flush) than a plain write(2).
+    destination ?? pino.destination({ dest: 1, sync: true }),
   );
-  // A stream that wants pino's per-line metadata (pino.multistream) only gets lines through pino.
-  if ((stream as { [pino.symbols.needsMetadataGsym]?: boolean })[pino.symbols.needsMetadataGsym] !== true)
-    accessSinks.set(logger, { stream, bindings: `,"pid":${process.pid}` });
-  return logger;
-}
-
-/** Values an access-log line carries; undefined fields are left out, as pino leaves them out. */
-export type AccessFields = Readonly<Record<string, string | number | undefined>>;
-
-/**
- * Write one access-log line at level info: the same JSON line `logger.info(fields)` writes —
- * `{"level":"info","time":…,"pid":…` then the fields in their order — serialised here because it
- * is the one line written for every request, and pino's general path (serializers, redaction,
- * string escaping in JavaScript) was most of the access log's cost. Field names must be plain
- * identifiers (they are literals at the call site) and none of them a redacted name; a logger not
- * made by createLogger (a child, say) simply goes through pino.
- */
-export function logAccess(logger: Logger, fields: AccessFields): void {
-  const sink = accessSinks.get(logger);
-  if (sink === undefined) {
-    logger.info(fields);
-    return;
-  }
-  if (!logger.isLevelEnabled('info')) return;
-  let line = `{"level":"info"${isoTime()}${sink.bindings}`;
-  for (const key in fields) {
-    const value = fields[key];
-    if (value === undefined) continue;
-    // JSON.stringify escapes as pino does; pino also writes non-finite numbers as null.
-    line += `,"${key}":${typeof value === 'string' ? JSON.stringify(value) : Number.isFinite(value) ? value : 'null'}`;
-  }
-  sink.stream.write(`${line}}\n`);
 }

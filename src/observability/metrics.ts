@@ -2,21 +2,26 @@
  * Prometheus metrics. Labels are bounded: route and upstream names come from the config, status
  * is a class (2xx…), `kind` is a fixed vocabulary. Never a client value, consumer, key or token.
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { HotCounter, HotHistogram } from './hot-metrics.js';
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
 export interface Metrics {
   readonly registry: Registry;
-  readonly requests: Counter<'route' | 'status_class'>;
-  readonly duration: Histogram<'route'>;
-  readonly upstreamDuration: Histogram<'upstream'>;
+  /** Per-request series (labels route, status_class): bound at build, see hot-metrics.ts. */
+  readonly requests: HotCounter;
+  /** Per-request series (label route). */
+  readonly duration: HotHistogram;
+  /** Per-request series (label upstream). */
+  readonly upstreamDuration: HotHistogram;
   readonly upstreamErrors: Counter<'upstream' | 'kind'>;
   readonly openConnections: Gauge<'listener'>;
   readonly reloads: Counter<'result'>;
   readonly refusals: Counter<'code'>;
   readonly configInfo: Gauge<'hash'>;
-  readonly authDecisions: Counter<'authenticator' | 'outcome' | 'reason'>;
+  /** Per-request series (labels authenticator, outcome, reason). */
+  readonly authDecisions: HotCounter;
   readonly certificateExpiry: Gauge<'kind' | 'name'>;
   readonly outboundCredentials: Counter<'upstream' | 'type' | 'result'>;
   readonly outboundTokenCache: Counter<'upstream' | 'result'>;
@@ -29,26 +34,11 @@ export function createMetrics(): Metrics {
   const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
   return {
     registry,
-    requests: new Counter({
-      name: 'portcullis_requests_total',
-      help: 'Requests by route and status class',
-      labelNames: ['route', 'status_class'],
-      registers: [registry],
-    }),
-    duration: new Histogram({
-      name: 'portcullis_request_duration_seconds',
-      help: 'Time from request to the end of the response',
-      labelNames: ['route'],
-      buckets,
-      registers: [registry],
-    }),
-    upstreamDuration: new Histogram({
-      name: 'portcullis_upstream_duration_seconds',
-      help: 'Time from sending upstream to its response headers',
-      labelNames: ['upstream'],
-      buckets,
-      registers: [registry],
-    }),
+    requests: new HotCounter('portcullis_requests_total', 'Requests by route and status class').register(registry),
+    duration: new HotHistogram('portcullis_request_duration_seconds', 'Time from request to the end of the response', buckets).register(registry),
+    upstreamDuration: new HotHistogram('portcullis_upstream_duration_seconds', 'Time from sending upstream to its response headers', buckets).register(
+      registry,
+    ),
     upstreamErrors: new Counter({
       name: 'portcullis_upstream_errors_total',
       help: 'Failed upstream exchanges by kind (refused, timeout, tls, reset)',
@@ -73,12 +63,10 @@ export function createMetrics(): Metrics {
       labelNames: ['code'],
       registers: [registry],
     }),
-    authDecisions: new Counter({
-      name: 'portcullis_auth_decisions_total',
-      help: 'Authentication decisions by authenticator, outcome (allowed, absent, rejected, unavailable) and reason',
-      labelNames: ['authenticator', 'outcome', 'reason'],
-      registers: [registry],
-    }),
+    authDecisions: new HotCounter(
+      'portcullis_auth_decisions_total',
+      'Authentication decisions by authenticator, outcome (allowed, absent, rejected, unavailable) and reason',
+    ).register(registry),
     outboundCredentials: new Counter({
       name: 'portcullis_outbound_credentials_total',
       help: 'Outbound credentials applied to upstream requests by upstream, type and result (applied, refused, failed)',

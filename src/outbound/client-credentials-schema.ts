@@ -2,44 +2,10 @@
  * Config schema of `oauth2ClientCredentials` (schema only: imported by schema.ts without an
  * import cycle; the factory is client-credentials.ts). Documented in docs/outbound.md.
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
-import { duration, secretValue } from '../config/fields.js';
-import { parseDuration } from '../core/units.js';
+import { duration, optionalDuration, secretValue, secureUrl } from '../config/fields.js';
 
-const loopback = (host: string): boolean => host === 'localhost' || host === '[::1]' || (isIP(host) === 4 && host.startsWith('127.'));
-
-const tokenUrl = z
-  .string()
-  .describe('Token endpoint URL: https://, or http:// to a loopback address only')
-  .superRefine((v, ctx) => {
-    let u: URL;
-    try {
-      u = new URL(v);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `"${v}" is not a URL` });
-      return;
-    }
-    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback(u.hostname)))
-      ctx.addIssue({ code: 'custom', message: 'the token endpoint must be https:// (http:// only to a loopback address)' });
-    if (u.username !== '' || u.password !== '' || u.hash !== '')
-      ctx.addIssue({ code: 'custom', message: 'a token URL carries no credentials or fragment; use clientSecret / privateKeyJwt' });
-  });
-
-const optionalDuration = (what: string) =>
-  z
-    .union([z.string(), z.number()])
-    .optional()
-    .describe(`${what} (duration: 500ms, 10s, 2m)`)
-    .transform((v, ctx) => {
-      if (v === undefined) return undefined;
-      const ms = parseDuration(v);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (use e.g. 500ms, 10s, 2m)` });
-        return z.NEVER;
-      }
-      return ms;
-    });
+const tokenUrl = secureUrl('the token endpoint');
 
 export const clientCredentialsSchema = z
   .strictObject({

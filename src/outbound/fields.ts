@@ -1,5 +1,6 @@
 /** Config field types shared by the outbound credential types. */
 import { z } from 'zod';
+import { headerName } from '../config/fields.js';
 import { isOwnedHeader } from '../core/headers.js';
 import { parseSize } from '../core/units.js';
 
@@ -29,10 +30,7 @@ const RESERVED_HEADERS = new Set([
   'x-request-id',
 ]);
 
-export const outboundHeaderName = z
-  .string()
-  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a header name')
-  .transform((h) => h.toLowerCase())
+export const outboundHeaderName = headerName
   .refine((h) => !RESERVED_HEADERS.has(h) && !h.startsWith('proxy-'), 'this header is managed by the gateway and cannot carry a credential')
   .refine((h) => !isOwnedHeader(h), 'X-Consumer-*, X-Auth-* and X-Portcullis-* are identity headers the gateway owns');
 

@@ -38,7 +38,9 @@ const PATH = ['gatewayIdentity'] as const;
 /** Load (or generate and persist) the gateway key. Throws BuildProblem with a config path. */
 export async function loadGatewayIdentity(cfg: GatewayIdentityConfig, dir: string): Promise<GatewayIdentity> {
   const privateKey =
-    cfg.key !== undefined ? parseKey(reveal(cfg.key), [...PATH, 'key']) : await keyFromFile(resolve(dir, cfg.keyFile ?? DEFAULT_KEY_FILE), cfg.algorithm);
+    cfg.key !== undefined
+      ? parsePrivateKey(reveal(cfg.key), [...PATH, 'key'])
+      : await keyFromFile(resolve(dir, cfg.keyFile ?? DEFAULT_KEY_FILE), cfg.algorithm);
   const mismatch = checkKey(privateKey, cfg.algorithm);
   if (mismatch !== undefined) throw new BuildProblem([...PATH, cfg.key !== undefined ? 'key' : 'keyFile'], mismatch);
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
@@ -69,14 +71,22 @@ export async function loadGatewayIdentity(cfg: GatewayIdentityConfig, dir: strin
   };
 }
 
-function parseKey(text: string, path: readonly (string | number)[]): KeyObject {
+/**
+ * A private key given as PEM or as a private JWK (JSON), for every outbound credential that signs.
+ * `reason` is the config error when it is neither.
+ */
+export function parsePrivateKey(
+  text: string,
+  path: readonly (string | number)[],
+  reason = 'not a private key (expected a PKCS#8 PEM or a private JWK)',
+): KeyObject {
   const trimmed = text.trim();
   try {
     if (trimmed.startsWith('{')) return createPrivateKey({ key: JSON.parse(trimmed) as JWK & { kty: string }, format: 'jwk' });
     return createPrivateKey(trimmed);
   } catch {
-    // Never echo the value: it is a private key, or something that was meant to be one.
-    throw new BuildProblem(path, 'not a private key (expected a PKCS#8 PEM or a private JWK)');
+    // Never echo the value or the parser's message: it is a private key, or something that was meant to be one.
+    throw new BuildProblem(path, reason);
   }
 }
 
@@ -153,5 +163,5 @@ async function readKeyFile(file: string, path: (string | number)[]): Promise<Key
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new BuildProblem(path, `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  return parseKey(text, path);
+  return parsePrivateKey(text, path);
 }

@@ -8,9 +8,10 @@
  * What is signed is what the backend receives: `@path` includes the target's base path, and
  * `@authority` is the Host header the backend gets (the target's host with `hostHeader: target`).
  */
-import { createPrivateKey, createSecretKey, type KeyObject, randomBytes } from 'node:crypto';
+import { createSecretKey, type KeyObject, randomBytes } from 'node:crypto';
 import { BuildProblem } from '../config/load.js';
 import { reveal } from '../secrets/secret.js';
+import { parsePrivateKey } from './gateway-identity.js';
 import type { HttpSignatureConfig } from './http-signature-schema.js';
 import {
   baseBytes,
@@ -55,7 +56,7 @@ function importKey(cfg: HttpSignatureConfig, ctx: OutboundBuildContext): KeyObje
       if (bytes.length < MIN_HMAC_BYTES) throw new BuildProblem(at, `an hmac-sha256 secret has at least ${MIN_HMAC_BYTES} bytes`);
       return createSecretKey(bytes);
     }
-    key = isJwk ? createPrivateKey({ key: JSON.parse(text) as import('node:crypto').JsonWebKey, format: 'jwk' }) : createPrivateKey(text);
+    key = parsePrivateKey(text, at, 'not a PEM private key or a private JWK');
   } catch (err) {
     if (err instanceof BuildProblem) throw err;
     // Never the parser's message: it could quote part of the key.

@@ -61,7 +61,7 @@ export function createJwtCredential(cfg: JwtCredentialConfig, ctx: OutboundBuild
     identity.sign({ ...identityClaims(id), aud: audience, iat, exp: iat + ttlSeconds, jti: randomUUID() });
 
   const unavailable = (err: unknown): Refusal => {
-    ctx.logger.error({ err, upstream: ctx.upstream }, 'signing a gateway JWT failed');
+    ctx.logger.error({ err: { name: (err as Error).name, message: (err as Error).message }, upstream: ctx.upstream }, 'signing a gateway JWT failed');
     return outboundRefusal('PTC_ERR_UPSTREAM_CREDENTIAL', 'jwt signing failed');
   };
 

@@ -5,7 +5,7 @@
  * redirects followed. The library's errors are translated here, and only here, into a short
  * `details` string that never holds a secret.
  */
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { importPKCS8 } from 'jose';
 import {
   allowInsecureRequests,
@@ -21,6 +21,7 @@ import {
 } from 'openid-client';
 import { BuildProblem, type ConfigPath } from '../config/load.js';
 import { reveal, type Secret } from '../secrets/secret.js';
+import { parsePrivateKey } from './gateway-identity.js';
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 
@@ -67,13 +68,7 @@ function assertionAlgorithm(key: KeyObject): 'ES256' | 'ES384' | 'RS256' | 'PS25
 function privateKeyJwt(opts: TokenEndpointOptions, path: ConfigPath): () => Promise<ClientAuth> {
   const cfg = opts.privateKey;
   if (cfg === undefined) throw new BuildProblem(path, 'authMethod private_key_jwt needs privateKeyJwt.key');
-  let key: KeyObject;
-  const text = reveal(cfg.key).trim();
-  try {
-    key = text.startsWith('{') ? createPrivateKey({ key: JSON.parse(text) as { kty: string }, format: 'jwk' }) : createPrivateKey(text);
-  } catch {
-    throw new BuildProblem([...path, 'privateKeyJwt', 'key'], 'not a PKCS#8 / PEM private key or a private JWK');
-  }
+  const key = parsePrivateKey(reveal(cfg.key), [...path, 'privateKeyJwt', 'key'], 'not a PKCS#8 / PEM private key or a private JWK');
   const alg = assertionAlgorithm(key);
   if (alg === undefined) throw new BuildProblem([...path, 'privateKeyJwt', 'key'], 'use an RSA, EC P-256/P-384 or Ed25519 key');
   const pem = key.export({ type: 'pkcs8', format: 'pem' }) as string;

@@ -1,9 +1,9 @@
 /**
  * The request pipeline. Phases run in a fixed order and each either continues or refuses:
  *
- *   admission (header scan, target normalisation, Expect, body size) → route → proxy → log
+ *   admission (header scan, target normalisation, Expect, body size) → route → authenticate
+ *   → [authorize → limit: reserved] → outbound (last-mile credential) → proxy → response → log
  *
- * Later capabilities plug in between route and proxy (authenticate → authorize → limit → outbound).
  * A refusal is a value rendered by the single renderer in reply.ts; a thrown error fails closed (500).
  */
 import { randomUUID } from 'node:crypto';
@@ -14,14 +14,14 @@ import { setIdentityHeaders } from '../auth/propagate.js';
 import type { AuthRequest, Identity } from '../auth/types.js';
 import type { Http2ServerRequest } from 'node:http2';
 import { pipeline, type Readable, Transform } from 'node:stream';
-import type { Histogram } from 'prom-client';
+import type { HistogramSeries } from '../observability/hot-metrics.js';
 import type { Dispatcher } from 'undici';
 import { ERRORS, type Refusal, refuse } from '../core/errors.js';
 import { copyResponseHeaders, type HeaderMap, isValidRequestId, scanRequestHeaders, type ScannedHeaders } from '../core/headers.js';
 import { normaliseTarget } from '../core/path.js';
 import { hostOf } from '../core/router.js';
 import type { CompiledRoute, RouteMetrics, Runtime } from '../core/runtime.js';
-import { type Logger, logAccess } from '../observability/logger.js';
+import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { OutboundPhase } from '../outbound/build.js';
 import { PendingRequest, runOutbound } from '../outbound/request.js';
@@ -108,7 +108,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.target !== undefined && this.upstreamMs >= 0 && this.route?.upstream !== undefined)
       upstreamTimer(this.state.metrics, this.route.upstream).observe(this.upstreamMs / 1000);
     if (!this.rt.config.log.access) return;
-    logAccess(this.state.logger, {
+    this.state.logger.info({
       msg: 'request',
       reqId: this.id,
       method: this.method,
@@ -226,12 +226,12 @@ class Exchange implements Dispatcher.DispatchHandler {
  * label object and a bound function on every call, which is measurable on the per-request path.
  * Keyed weakly by the Upstream, so the children of a replaced runtime's upstreams are not pinned.
  */
-const upstreamTimers = new WeakMap<Upstream, Histogram.Internal<'upstream'>>();
+const upstreamTimers = new WeakMap<Upstream, HistogramSeries>();
 
-function upstreamTimer(metrics: Metrics, upstream: Upstream): Histogram.Internal<'upstream'> {
+function upstreamTimer(metrics: Metrics, upstream: Upstream): HistogramSeries {
   let timer = upstreamTimers.get(upstream);
   if (timer === undefined) {
-    timer = metrics.upstreamDuration.labels(upstream.name);
+    timer = metrics.upstreamDuration.labels({ upstream: upstream.name });
     upstreamTimers.set(upstream, timer);
   }
   return timer;
@@ -319,22 +319,29 @@ function admitAndProxy(ex: Exchange, listener: ListenerInfo, h: ScannedHeaders, 
   // ---- authenticate (→ authorize → limit: later phases plug in here) ----
   if (route.auth !== undefined) {
     const auth = route.auth;
-    auth.run(authRequest(ex, listener, h, target.path, target.query, authority)).then(
-      (decision) => {
-        if (ex.done) return;
-        if (!decision.ok) return refuseAuth(ex, decision, h.chunked || contentLength > 0);
-        ex.identity = decision.identity;
-        // Strip before inject: the client's credential never reaches the backend unless the route says so.
-        const query = route.forwardCredentials ? target.query : auth.strip(h.out, target.query);
-        auth.clearUpstreamHeaders(h.out);
-        setIdentityHeaders(h.out, decision.identity);
-        forward(ex, listener, h, trustedPeer, peer, authority, target.path, query, contentLength);
-      },
-      (err: unknown) => {
-        ex.state.logger.error({ err, reqId: ex.id }, 'authentication failed unexpectedly');
-        if (!ex.done) ex.refuse(refuse('PTC_ERR_INTERNAL', 'authenticator threw'), true);
-      },
-    );
+    const decide = (decision: AuthDecision): void => {
+      if (ex.done) return;
+      if (!decision.ok) return refuseAuth(ex, decision, h.chunked || contentLength > 0);
+      ex.identity = decision.identity;
+      // Strip before inject: the client's credential never reaches the backend unless the route says so.
+      const query = route.forwardCredentials ? target.query : auth.strip(h.out, target.query);
+      auth.clearUpstreamHeaders(h.out);
+      setIdentityHeaders(h.out, decision.identity);
+      forward(ex, listener, h, trustedPeer, peer, authority, target.path, query, contentLength);
+    };
+    const failed = (err: unknown): void => {
+      ex.state.logger.error({ err, reqId: ex.id }, 'authentication failed unexpectedly');
+      if (!ex.done) ex.refuse(refuse('PTC_ERR_INTERNAL', 'authenticator threw'), true);
+    };
+    let decision: AuthDecision | Promise<AuthDecision>;
+    try {
+      decision = auth.run(authRequest(ex, listener, h, target.path, target.query, authority));
+    } catch (err) {
+      return failed(err);
+    }
+    // Cached tokens and API keys decide synchronously: no promise, no extra turn of the event loop.
+    if (decision instanceof Promise) decision.then(decide, failed);
+    else decide(decision);
     return;
   }
   forward(ex, listener, h, trustedPeer, peer, authority, target.path, target.query, contentLength);

@@ -6,11 +6,11 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import { refuse } from '../core/errors.js';
+import { ERRORS, refuse } from '../core/errors.js';
 import { isValidRequestId, scanRequestHeaders } from '../core/headers.js';
 import { normaliseTarget } from '../core/path.js';
 import { hostOf } from '../core/router.js';
-import { plainIp } from './client-ip.js';
+import { plainIp, resolveClientIp } from './client-ip.js';
 import { setIdentityHeaders } from '../auth/propagate.js';
 import type { AuthRequest } from '../auth/types.js';
 import { type GatewayState, handleRequest, type ListenerInfo, peerCertificate } from './handler.js';
@@ -76,10 +76,10 @@ export function handleUpgrade(state: GatewayState, listener: ListenerInfo, req: 
       host: scanned.host ?? '',
       scheme: listener.scheme,
       headers,
-      clientIp: peer,
+      clientIp: trusted ? resolveClientIp(peer, scanned.xForwardedFor, rt.trusted) : peer,
       peerCertificate: () => peerCertificate(req),
     };
-    auth.run(authReq).then(
+    Promise.resolve(auth.run(authReq)).then(
       (decision) => {
         if (!decision.ok) {
           state.metrics.refusals.labels(decision.refusal.code).inc();
@@ -90,6 +90,7 @@ export function handleUpgrade(state: GatewayState, listener: ListenerInfo, req: 
             path: target.path,
             route: route.name,
             upgrade: 'websocket',
+            status: ERRORS[decision.refusal.code].status,
             code: decision.refusal.code,
             details: decision.refusal.details,
           });

@@ -7,7 +7,7 @@ import { cacheSeconds } from '../../src/auth/external.js';
 import { createFailureLimiter } from '../../src/auth/failure-limiter.js';
 import { subjectAltNames, subjectDn } from '../../src/auth/mtls.js';
 import { checkPasswordHash } from '../../src/auth/password-hash.js';
-import { createTtlCache } from '../../src/auth/ttl-cache.js';
+import { createSingleFlight, TokenCache } from '../../src/auth/token-cache.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
@@ -111,20 +111,34 @@ describe('failure limiter', () => {
   });
 });
 
-describe('ttl cache', () => {
+describe('bounded expiring cache and single-flight', () => {
   it('expires entries and stays under its cap', () => {
     let t = 0;
-    const c = createTtlCache<number>(3, () => t);
-    c.set('a', 1, 100);
+    const c = new TokenCache<number>(3, () => t);
+    c.set('a', 1, t + 100);
     assert.equal(c.get('a'), 1);
     t = 100;
     assert.equal(c.get('a'), undefined);
-    for (let i = 0; i < 10; i++) c.set(`k${i}`, i, 1_000);
+    for (let i = 0; i < 10; i++) c.set(`k${i}`, i, t + 1_000);
     assert.equal(c.size, 3);
     assert.equal(c.get('k9'), 9);
     assert.equal(c.get('k0'), undefined);
-    c.set('zero', 0, 0);
+    c.set('zero', 0, t);
     assert.equal(c.get('zero'), undefined);
+  });
+
+  it('shares one call per key while it is in flight, then forgets it', async () => {
+    const flight = createSingleFlight<number>();
+    let calls = 0;
+    const start = () => Promise.resolve(++calls);
+    const [a, b] = await Promise.all([flight('k', start), flight('k', start)]);
+    assert.deepEqual([a, b, calls], [1, 1, 1]);
+    assert.equal(await flight('k', start), 2);
+    await assert.rejects(
+      flight('e', () => Promise.reject(new Error('boom'))),
+      /boom/,
+    );
+    assert.equal(await flight('e', start), 3);
   });
 });
 

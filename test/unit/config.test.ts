@@ -623,3 +623,25 @@ describe('loadConfigFile', () => {
     assert.deepEqual(p, { file: 'portcullis.yaml', line: 34, path: 'routes[1].match', reason: 'x' });
   });
 });
+
+describe('remote auth endpoints are https (http only to loopback)', () => {
+  const base = (auth: string) => `
+listeners: [{ address: "127.0.0.1:0" }]
+authenticators:
+  a: ${auth}
+routes:
+  - { name: r, match: { path: /** }, respond: { status: 200 }, authenticate: [a] }
+`;
+  for (const [what, auth] of [
+    ['jwksUri', '{ type: jwt, issuer: i, audience: a, algorithms: [ES256], jwksUri: "http://idp.example/jwks" }'],
+    ['introspection endpoint', '{ type: introspection, endpoint: "http://idp.example/introspect", clientId: c, clientSecret: s }'],
+    ['external url', '{ type: external, url: "http://auth.example/check" }'],
+  ] as const) {
+    it(`refuses a plain-http ${what} to a remote host`, () => {
+      assert.throws(() => parseConfig(base(auth), 'gw.yaml', '/tmp'), /must be https:\/\/ \(http:\/\/ only to a loopback address\)/);
+    });
+    it(`accepts a plain-http ${what} on loopback`, () => {
+      parseConfig(base(auth.replace(/http:\/\/[a-z.]+example/, 'http://127.0.0.1:9')), 'gw.yaml', '/tmp');
+    });
+  }
+});
