@@ -21,7 +21,7 @@ import { copyResponseHeaders, type HeaderMap, isValidRequestId, scanRequestHeade
 import { normaliseTarget } from '../core/path.js';
 import { hostOf } from '../core/router.js';
 import type { CompiledRoute, RouteMetrics, Runtime } from '../core/runtime.js';
-import type { Logger } from '../observability/logger.js';
+import { type Logger, logAccess } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { OutboundPhase } from '../outbound/build.js';
 import { PendingRequest, runOutbound } from '../outbound/request.js';
@@ -108,7 +108,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.target !== undefined && this.upstreamMs >= 0 && this.route?.upstream !== undefined)
       upstreamTimer(this.state.metrics, this.route.upstream).observe(this.upstreamMs / 1000);
     if (!this.rt.config.log.access) return;
-    this.state.logger.info({
+    logAccess(this.state.logger, {
       msg: 'request',
       reqId: this.id,
       method: this.method,
