@@ -6,7 +6,7 @@ import type { AuthBuildContext } from './build.js';
 import type { ConsumerDirectory } from './consumers.js';
 import { queryValues, withoutQueryParam } from './query.js';
 import type { AuthenticatorConfig } from './schema.js';
-import { type Authenticator, outcome } from './types.js';
+import { type AuthOutcome, type Authenticator, type Consumer, outcome } from './types.js';
 
 type ApiKeyConfig = Extract<AuthenticatorConfig, { type: 'apiKey' }>;
 
@@ -20,6 +20,27 @@ export function createApiKeyAuthenticator(name: string, cfg: ApiKeyConfig, ctx: 
       return v === undefined ? [] : Array.isArray(v) ? v : [v];
     }
     return query.length > 1 && query.includes(`${param}=`) ? queryValues(query, param as string) : [];
+  };
+  // One frozen outcome per consumer: the hot path allocates nothing, and identity headers are
+  // rendered once per identity (propagate.ts).
+  const byConsumer = new WeakMap<Consumer, AuthOutcome>();
+  const identities = (consumer: Consumer): AuthOutcome => {
+    let o = byConsumer.get(consumer);
+    if (o === undefined) {
+      o = outcome.authenticated(
+        Object.freeze({
+          method: 'apiKey',
+          authenticator: name,
+          subject: consumer.id,
+          consumer,
+          groups: consumer.groups,
+          scopes: [],
+          claims: Object.freeze({}),
+        }),
+      );
+      byConsumer.set(consumer, o);
+    }
+    return o;
   };
   const challenge = header !== undefined ? `APIKey realm="portcullis", header="${header}"` : `APIKey realm="portcullis", query="${param}"`;
   return {
@@ -35,15 +56,7 @@ export function createApiKeyAuthenticator(name: string, cfg: ApiKeyConfig, ctx: 
       if (key.length === 0 || key.length > 512) return outcome.rejected('malformed');
       const consumer = consumers.byApiKey(key);
       if (consumer === undefined) return outcome.rejected('unknown_key');
-      return outcome.authenticated({
-        method: 'apiKey',
-        authenticator: name,
-        subject: consumer.id,
-        consumer,
-        groups: consumer.groups,
-        scopes: [],
-        claims: {},
-      });
+      return identities(consumer);
     },
     challenge: () => challenge,
     strip(headers, query) {

@@ -2,7 +2,7 @@
  * The consumer directory, indexed once at build: by id, API-key digest, Basic username and
  * certificate identity. Keys are only ever held as SHA-256 digests.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { BuildProblem } from '../config/load.js';
 import { checkPasswordHash } from './password-hash.js';
 import type { ConsumerConfig } from './schema.js';
@@ -24,7 +24,7 @@ export interface ConsumerDirectory {
 }
 
 export function sha256Hex(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('hex');
+  return hash('sha256', value, 'hex');
 }
 
 export function buildConsumers(configs: readonly ConsumerConfig[]): ConsumerDirectory {
@@ -56,10 +56,10 @@ export function buildConsumers(configs: readonly ConsumerConfig[]): ConsumerDire
   return {
     byId: (id) => ids.get(id),
     byApiKey(key) {
-      const digest = createHash('sha256').update(key, 'utf8').digest();
-      const hit = keys.get(digest.toString('hex'));
+      const hex = hash('sha256', key, 'hex');
+      const hit = keys.get(hex);
       // The map lookup is on a digest the client cannot steer; the final comparison is constant-time anyway.
-      return hit !== undefined && timingSafeEqual(hit.digest, digest) ? hit.consumer : undefined;
+      return hit !== undefined && timingSafeEqual(hit.digest, Buffer.from(hex, 'hex')) ? hit.consumer : undefined;
     },
     byUsername: (u) => users.get(u),
     basicEntries: () => [...users.values()],

@@ -32,11 +32,25 @@ export function headerSafe(value: string): string {
   ).join('');
 }
 
+/** Identity headers rendered once per Identity object (cached identities are reused across requests). */
+const rendered = new WeakMap<Identity, readonly (readonly [string, string])[]>();
+
+function render(identity: Identity): readonly (readonly [string, string])[] {
+  const h: [string, string][] = [];
+  if (identity.consumer !== undefined) h.push([IDENTITY_HEADERS.consumer, identity.consumer.id]);
+  h.push([IDENTITY_HEADERS.subject, headerSafe(identity.subject)]);
+  if (identity.groups.length > 0) h.push([IDENTITY_HEADERS.groups, identity.groups.map(headerSafe).join(',')]);
+  if (identity.scopes.length > 0) h.push([IDENTITY_HEADERS.scopes, identity.scopes.map(headerSafe).join(' ')]);
+  h.push([IDENTITY_HEADERS.method, identity.method]);
+  if (identity.upstreamHeaders !== undefined) for (const [k, v] of Object.entries(identity.upstreamHeaders)) h.push([k, v]);
+  return h;
+}
+
 export function setIdentityHeaders(out: HeaderMap, identity: Identity): void {
-  if (identity.consumer !== undefined) out[IDENTITY_HEADERS.consumer] = identity.consumer.id;
-  out[IDENTITY_HEADERS.subject] = headerSafe(identity.subject);
-  if (identity.groups.length > 0) out[IDENTITY_HEADERS.groups] = identity.groups.map(headerSafe).join(',');
-  if (identity.scopes.length > 0) out[IDENTITY_HEADERS.scopes] = identity.scopes.map(headerSafe).join(' ');
-  out[IDENTITY_HEADERS.method] = identity.method;
-  if (identity.upstreamHeaders !== undefined) for (const [k, v] of Object.entries(identity.upstreamHeaders)) out[k] = v;
+  let h = rendered.get(identity);
+  if (h === undefined) {
+    h = render(identity);
+    rendered.set(identity, h);
+  }
+  for (const [k, v] of h) out[k] = v;
 }

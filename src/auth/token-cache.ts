@@ -4,10 +4,10 @@
  * map that lets concurrent lookups of one key share a call, and the token digest they key on (a
  * token itself is never held as a key). The clock is injected so tests need no sleeps.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export function tokenDigest(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('base64url');
+  return hash('sha256', token, 'base64url');
 }
 
 /**
