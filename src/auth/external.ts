@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { Pool } from 'undici';
 import { BuildProblem } from '../config/load.js';
-import { HOP_BY_HOP_RESPONSE, type HeaderMap } from '../core/headers.js';
+import { GATEWAY_FORWARDING_HEADERS, HOP_BY_HOP_RESPONSE, type HeaderMap } from '../core/headers.js';
 import type { AuthBuildContext } from './build.js';
 import { IDENTITY_HEADERS } from './propagate.js';
 import { readCapped } from './read-capped.js';
@@ -31,18 +31,7 @@ export const MAX_REPLY_BYTES = 64 * 1024;
 const HOP_AND_FRAMING: ReadonlySet<string> = new Set([...HOP_BY_HOP_RESPONSE, 'proxy-authorization', 'content-length']);
 
 /** Names the gateway sets itself on the upstream request; an auth service cannot override them. */
-const GATEWAY_SET = new Set([
-  ...HOP_AND_FRAMING,
-  'host',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'x-real-ip',
-  'forwarded',
-  'x-request-id',
-  ...Object.values(IDENTITY_HEADERS),
-]);
+const GATEWAY_SET = new Set([...HOP_AND_FRAMING, ...GATEWAY_FORWARDING_HEADERS, ...Object.values(IDENTITY_HEADERS)]);
 
 interface Decision {
   /** The subjectHeader value, or undefined when the service named no subject. */

@@ -86,14 +86,19 @@ export const secureUrl = (what: string) =>
     .string()
     .describe(`${what}: https://, or http:// to a loopback address only`)
     .superRefine((v, ctx) => {
-      let u: URL;
-      try {
-        u = new URL(v);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: `"${v}" is not a URL` });
-        return;
-      }
+      const u = parseUrlField(v, ctx);
+      if (u === undefined) return;
       if (u.username !== '' || u.password !== '') ctx.addIssue({ code: 'custom', message: 'credentials in the URL are not allowed' });
       if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopback(u.hostname)))
         ctx.addIssue({ code: 'custom', message: `${what} must be https:// (http:// only to a loopback address)` });
     });
+
+/** Parse a URL config value, reporting a clear problem (and returning undefined) when it is not one. */
+export function parseUrlField(value: string, ctx: z.RefinementCtx): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a URL` });
+    return undefined;
+  }
+}

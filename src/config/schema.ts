@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { authenticatorSchema, consumerSchema, routeAuthenticateSchema } from '../auth/schema.js';
-import { duration, isLoopback, secretInstance, secretValue, size } from './fields.js';
+import { duration, isLoopback, parseUrlField, secretInstance, secretValue, size } from './fields.js';
 import { gatewayIdentitySchema, outboundAuthSchema } from '../outbound/schema.js';
 import { storeSchema } from '../state/schema.js';
 
@@ -89,13 +89,8 @@ const targetUrl = z
   .string()
   .describe('http:// or https:// origin, optionally with a base path')
   .superRefine((v, ctx) => {
-    let u: URL;
-    try {
-      u = new URL(v);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `"${v}" is not a URL` });
-      return;
-    }
+    const u = parseUrlField(v, ctx);
+    if (u === undefined) return;
     if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `"${v}" must be http:// or https://` });
     if (u.username !== '' || u.password !== '') ctx.addIssue({ code: 'custom', message: 'credentials in a target URL are not allowed; use upstream auth' });
     if (u.search !== '' || u.hash !== '') ctx.addIssue({ code: 'custom', message: 'a target URL must not have a query or fragment' });
