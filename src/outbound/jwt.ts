@@ -69,10 +69,9 @@ export function createJwtCredential(cfg: JwtCredentialConfig, ctx: OutboundBuild
     req.headers[header] = bearer ? `Bearer ${token}` : token;
   };
 
-  /** Bounded: drop expired entries first, then the oldest insertion. */
-  const makeRoom = (t: number): void => {
-    for (const [k, e] of cache) if (e.until <= t) cache.delete(k);
-    if (cache.size >= cfg.cacheSize) cache.delete(cache.keys().next().value as string);
+  /** Bounded in O(1): drop the oldest insertion (expired entries are replaced when next looked up). */
+  const makeRoom = (): void => {
+    cache.delete(cache.keys().next().value as string);
   };
 
   return {
@@ -96,7 +95,7 @@ export function createJwtCredential(cfg: JwtCredentialConfig, ctx: OutboundBuild
       const until = Math.min(t + reuseMs, (iat + ttlSeconds) * 1000 - reuseMs);
       const entry: Entry = { token: undefined, pending: mint(req.identity, iat), until };
       if (found !== undefined) cache.delete(key);
-      else if (cache.size >= cfg.cacheSize) makeRoom(t);
+      else if (cache.size >= cfg.cacheSize) makeRoom();
       cache.set(key, entry);
       return entry.pending.then(
         (token) => {
