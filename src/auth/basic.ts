@@ -10,7 +10,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { AuthBuildContext } from './build.js';
-import { createFailureLimiter } from './failure-limiter.js';
+import { createFailureLimiter, type FailureLimiter } from './failure-limiter.js';
 import { dummyHashLike, verifyPassword } from './password-hash.js';
 import type { AuthenticatorConfig } from './schema.js';
 import { createSingleFlight, TokenCache } from './token-cache.js';
@@ -64,6 +64,27 @@ export function hasControlCharacter(s: string): boolean {
   return false;
 }
 
+/**
+ * Failure limiters outlive a reload: rebuilding the config must not forgive an attacker's failed
+ * guesses. One per gateway (its metrics object lives as long as the process's gateway) and per
+ * authenticator name and settings; changing maxFailures or failureWindow starts a fresh one.
+ */
+const limiters = new WeakMap<object, Map<string, FailureLimiter>>();
+
+function sharedLimiter(owner: object, key: string, make: () => FailureLimiter): FailureLimiter {
+  let byKey = limiters.get(owner);
+  if (byKey === undefined) {
+    byKey = new Map();
+    limiters.set(owner, byKey);
+  }
+  let limiter = byKey.get(key);
+  if (limiter === undefined) {
+    limiter = make();
+    byKey.set(key, limiter);
+  }
+  return limiter;
+}
+
 export async function createBasicAuthenticator(name: string, cfg: BasicConfig, ctx: AuthBuildContext): Promise<Authenticator> {
   const consumers = ctx.consumers;
   const challenge = `Basic realm="${cfg.realm}", charset="UTF-8"`;
@@ -72,7 +93,9 @@ export async function createBasicAuthenticator(name: string, cfg: BasicConfig, c
   const successes = new TokenCache<Consumer>(SUCCESS_CACHE_ENTRIES);
   /** Single-flight: concurrent requests with the same credential share one hash verification. */
   const verifying = createSingleFlight<boolean>();
-  const limiter = createFailureLimiter({ maxFailures: cfg.maxFailures, windowMs: cfg.failureWindow });
+  const limiter = sharedLimiter(ctx.metrics, `${name}\0${cfg.maxFailures}\0${cfg.failureWindow}`, () =>
+    createFailureLimiter({ maxFailures: cfg.maxFailures, windowMs: cfg.failureWindow }),
+  );
 
   const header = (headers: Record<string, string | string[]>): string | string[] | undefined => headers.authorization;
   const isBasic = (v: string) => BASIC.test(v);

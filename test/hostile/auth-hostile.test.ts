@@ -185,6 +185,14 @@ routes:
     assert.equal(lines.length, 2);
     assert.ok(!JSON.stringify(gw.logs).includes('s3cret'));
   });
+
+  it('a config reload does not forgive the failed guesses', async () => {
+    const result = await gw.gw.reload();
+    assert.equal(result.ok, true);
+    const r = await exchange(gw.port, head('/staff/x', [`Authorization: ${basicAuth('acme', 's3cret')}`]));
+    assert.equal(r.status, 429);
+    assert.equal(code(r.body), 'PTC_ERR_TOO_MANY_FAILURES');
+  });
 });
 
 describe('portcullis keys (built CLI)', () => {
