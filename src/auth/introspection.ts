@@ -23,7 +23,7 @@ import { readCapped } from './read-capped.js';
 import { type Binding, bindingHolds, bindingOf } from './cnf.js';
 import type { AuthenticatorConfig } from './schema.js';
 import { createSingleFlight, TokenCache, tokenDigest } from './token-cache.js';
-import { tokenMetrics } from './token-metrics.js';
+import { cacheCounters, tokenMetrics } from './token-metrics.js';
 import { type AuthOutcome, type Authenticator, type Identity, outcome } from './types.js';
 
 type IntrospectionConfig = Extract<AuthenticatorConfig, { type: 'introspection' }>;
@@ -60,8 +60,7 @@ function clientSecretPost(id: string, secret: string): ClientAuth {
 export function createIntrospectionAuthenticator(name: string, cfg: IntrospectionConfig, ctx: AuthBuildContext, deps: IntrospectionDeps = {}): Authenticator {
   const now = deps.now ?? Date.now;
   const metrics = tokenMetrics(ctx.metrics.registry);
-  const cacheHit = metrics.cache.labels({ authenticator: name, result: 'hit' });
-  const cacheMiss = metrics.cache.labels({ authenticator: name, result: 'miss' });
+  const { hit: cacheHit, miss: cacheMiss } = cacheCounters(metrics, name);
   const cache = new TokenCache<Verdict>(cfg.cacheSize, now);
   const calling = createSingleFlight<CallResult>();
   const clientAuth =

@@ -24,7 +24,7 @@ import { scanCompactJWS } from './jws-scan.js';
 import type { Secret } from '../secrets/secret.js';
 import type { AuthenticatorConfig } from './schema.js';
 import { TokenCache, tokenDigest } from './token-cache.js';
-import { tokenMetrics } from './token-metrics.js';
+import { cacheCounters, tokenMetrics } from './token-metrics.js';
 import { type AuthOutcome, type AuthRequest, type Authenticator, type Identity, outcome } from './types.js';
 
 type JwtConfig = Extract<AuthenticatorConfig, { type: 'jwt' }>;
@@ -43,8 +43,7 @@ interface Verified {
 export function createJwtAuthenticator(name: string, cfg: JwtConfig, ctx: AuthBuildContext, deps: JwtDeps = {}): Authenticator {
   const now = deps.now ?? Date.now;
   const metrics = tokenMetrics(ctx.metrics.registry);
-  const cacheHit = metrics.cache.labels({ authenticator: name, result: 'hit' });
-  const cacheMiss = metrics.cache.labels({ authenticator: name, result: 'miss' });
+  const { hit: cacheHit, miss: cacheMiss } = cacheCounters(metrics, name);
   const cache = new TokenCache<Verified>(cfg.cacheSize, now);
   const algorithms: readonly string[] = cfg.algorithms;
   const tolerance = Math.floor(cfg.clockTolerance / 1000);

@@ -4,7 +4,7 @@
  * and a fixed result vocabulary — never a token, key id or subject.
  */
 import { Counter, type Registry } from 'prom-client';
-import { HotCounter } from '../observability/hot-metrics.js';
+import { type CounterSeries, HotCounter } from '../observability/hot-metrics.js';
 
 export interface TokenMetrics {
   /** Verified-token / introspection cache lookups: result hit | miss (counted per request: a hot counter). */
@@ -29,5 +29,13 @@ export function tokenMetrics(registry: Registry): TokenMetrics {
       'kind',
       'result',
     ]),
+  };
+}
+
+/** The hit and miss series of one authenticator's token cache, bound once at build. */
+export function cacheCounters(metrics: TokenMetrics, authenticator: string): { hit: CounterSeries; miss: CounterSeries } {
+  return {
+    hit: metrics.cache.labels({ authenticator, result: 'hit' }),
+    miss: metrics.cache.labels({ authenticator, result: 'miss' }),
   };
 }

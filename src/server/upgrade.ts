@@ -6,7 +6,7 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import { ERRORS, refuse } from '../core/errors.js';
+import { ERRORS, type Refusal, refuse } from '../core/errors.js';
 import { isValidRequestId, scanRequestHeaders } from '../core/headers.js';
 import { normaliseTarget } from '../core/path.js';
 import { hostOf } from '../core/router.js';
@@ -50,86 +50,58 @@ export function handleUpgrade(state: GatewayState, listener: ListenerInfo, req: 
     handleRequest(state, listener, req, res);
     return;
   }
-  const scanned = scanRequestHeaders(req.rawHeaders, rt.limits.maxHeaderCount);
+  const started = performance.now();
   const peer = plainIp(req.socket.remoteAddress ?? '');
-  if ('code' in scanned) {
-    socket.end(rawProblem(scanned, randomUUID()));
-    return;
-  }
-  const trusted = rt.trusted.has(peer);
+  const scanned = scanRequestHeaders(req.rawHeaders, rt.limits.maxHeaderCount);
+  const trusted = !('code' in scanned) && rt.trusted.has(peer);
   const id = trusted && scanned.requestId !== undefined && isValidRequestId(scanned.requestId) ? scanned.requestId : randomUUID();
+  const clientIp = trusted ? resolveClientIp(peer, scanned.xForwardedFor, rt.trusted) : peer;
+  let consumer: string | undefined;
+  let upstreamOrigin: string | undefined;
+
+  /** The upgrade's access-log line, in the fields of handler.ts's. */
+  const log = (status: number, refusal?: Refusal) =>
+    state.logger.info({
+      msg: 'request',
+      reqId: id,
+      method: 'GET',
+      path: target.path,
+      route: route.name,
+      upgrade: 'websocket',
+      status,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      clientIp,
+      consumer,
+      upstream: upstreamOrigin,
+      code: refusal?.code,
+      details: refusal?.details,
+    });
+  /** Answer on the raw socket (the HTTP parser has let go of it) and close it. */
+  const reject = (refusal: Refusal) => {
+    state.metrics.refusals.labels(refusal.code).inc();
+    log(ERRORS[refusal.code].status, refusal);
+    socket.end(rawProblem(refusal, id));
+  };
+
+  if ('code' in scanned) return reject(scanned);
   const headers = scanned.out;
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = (req.rawHeaders[i] as string).toLowerCase();
     if (WS_HEADERS.test(name)) headers[name] = req.rawHeaders[i + 1] as string;
   }
   headers['x-forwarded-for'] = trusted && scanned.xForwardedFor !== undefined ? `${scanned.xForwardedFor}, ${peer}` : peer;
-  headers['x-forwarded-proto'] = listener.scheme;
+  headers['x-forwarded-proto'] =
+    trusted && (scanned.xForwardedProto === 'http' || scanned.xForwardedProto === 'https') ? scanned.xForwardedProto : listener.scheme;
+  headers['x-forwarded-host'] = trusted && scanned.xForwardedHost !== undefined ? scanned.xForwardedHost : (scanned.host ?? '');
   headers['x-request-id'] = id;
-  // Authenticate exactly as for any request on this route: an upgrade is no way around the edge.
-  if (route.auth !== undefined) {
-    const auth = route.auth;
-    const authReq: AuthRequest = {
-      method: 'GET',
-      path: target.path,
-      query: target.query,
-      host: scanned.host ?? '',
-      scheme: listener.scheme,
-      headers,
-      clientIp: trusted ? resolveClientIp(peer, scanned.xForwardedFor, rt.trusted) : peer,
-      peerCertificate: () => peerCertificate(req),
-    };
-    Promise.resolve(auth.run(authReq)).then(
-      (decision) => {
-        if (!decision.ok) {
-          state.metrics.refusals.labels(decision.refusal.code).inc();
-          state.logger.info({
-            msg: 'request',
-            reqId: id,
-            method: 'GET',
-            path: target.path,
-            route: route.name,
-            upgrade: 'websocket',
-            status: ERRORS[decision.refusal.code].status,
-            code: decision.refusal.code,
-            details: decision.refusal.details,
-          });
-          socket.end(rawProblem(decision.refusal, id));
-          return;
-        }
-        const query = route.forwardCredentials ? target.query : auth.strip(headers, target.query);
-        auth.clearUpstreamHeaders(headers);
-        setIdentityHeaders(headers, decision.identity);
-        connect(query);
-      },
-      () => socket.end(rawProblem(refuse('PTC_ERR_INTERNAL', 'authenticator threw'), id)),
-    );
-    return;
-  }
-  connect(target.query);
 
-  function connect(query: string): void {
-    if (route === undefined || typeof target === 'string' || route.upstream === undefined || 'code' in scanned) return;
-    const upstream = route.upstream;
+  const connect = (query: string): void => {
+    const upstream = route.upstream as NonNullable<typeof route.upstream>;
     const t = upstream.pick(Date.now());
+    upstreamOrigin = t.origin;
     headers.host = upstream.hostHeader === 'target' ? t.host : upstream.hostHeader === 'preserve' ? (scanned.host ?? t.host) : upstream.hostHeader;
     let path = target.path;
     if (route.stripPrefix !== undefined) path = path.length === route.stripPrefix.length ? '/' : path.slice(route.stripPrefix.length);
-    const started = performance.now();
-    const log = (status: number, code?: string) =>
-      state.logger.info({
-        msg: 'request',
-        reqId: id,
-        method: 'GET',
-        path: target.path,
-        route: route.name,
-        status,
-        upgrade: 'websocket',
-        upstream: t.origin,
-        code,
-        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-      });
-
     t.pool
       .upgrade({ path: t.basePath + path + query, method: 'GET', headers, protocol: 'websocket' })
       .then(({ headers: upHeaders, socket: upSocket }) => {
@@ -150,14 +122,34 @@ export function handleUpgrade(state: GatewayState, listener: ListenerInfo, req: 
         log(101);
       })
       .catch((err: unknown) => {
-        const tlsFailed = classifyUpstreamError(err).kind === 'tls';
-        const code = tlsFailed
-          ? 'PTC_ERR_UPSTREAM_TLS'
-          : (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT'
-            ? 'PTC_ERR_UPSTREAM_TIMEOUT'
-            : 'PTC_ERR_UPSTREAM_UNAVAILABLE';
-        socket.end(rawProblem(refuse(code, 'websocket upgrade failed'), id));
-        log(code === 'PTC_ERR_UPSTREAM_TIMEOUT' ? 504 : 502, code);
+        const { code, kind } = classifyUpstreamError(err);
+        state.metrics.upstreamErrors.labels(upstream.name, kind).inc();
+        reject(refuse(code, `websocket upgrade failed: ${kind} from ${t.origin}`));
       });
-  }
+  };
+
+  // Authenticate exactly as for any request on this route: an upgrade is no way around the edge.
+  if (route.auth === undefined) return connect(target.query);
+  const auth = route.auth;
+  const authReq: AuthRequest = {
+    method: 'GET',
+    path: target.path,
+    query: target.query,
+    host: scanned.host ?? '',
+    scheme: listener.scheme,
+    headers,
+    clientIp,
+    peerCertificate: () => peerCertificate(req),
+  };
+  Promise.resolve(auth.run(authReq)).then(
+    (decision) => {
+      if (!decision.ok) return reject(decision.refusal);
+      consumer = decision.identity.consumer?.id;
+      const query = route.forwardCredentials ? target.query : auth.strip(headers, target.query);
+      auth.clearUpstreamHeaders(headers);
+      setIdentityHeaders(headers, decision.identity);
+      connect(query);
+    },
+    () => reject(refuse('PTC_ERR_INTERNAL', 'authenticator threw')),
+  );
 }

@@ -110,6 +110,20 @@ routes:
     assert.equal(seen.headers['x-consumer-id'], 'acme');
     assert.equal(seen.headers['x-api-key'], undefined);
     assert.equal(seen.headers['sec-websocket-key'], 'dGhlIHNhbXBsZSBub25jZQ==');
+    const line = gw.accessLog().find((l) => l.upgrade === 'websocket' && l.status === 101);
+    assert.ok(line, 'the upgrade has an access-log line');
+    assert.equal(line.consumer, 'acme');
+    assert.equal(line.clientIp, '127.0.0.1');
+    assert.equal(line.route, 'ws');
+  });
+
+  it('logs and counts a refused upgrade like any refusal', async () => {
+    await rawRequest(gw.port, upgradeRequest(['x-api-key: wrong']));
+    const line = gw.accessLog().findLast((l) => l.upgrade === 'websocket' && l.status === 401);
+    assert.ok(line);
+    assert.equal(line.code, 'PTC_ERR_INVALID_CREDENTIALS');
+    const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+    assert.match(metrics, /portcullis_refusals_total\{code="PTC_ERR_INVALID_CREDENTIALS"\} [1-9]/);
   });
 });
 

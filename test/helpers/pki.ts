@@ -18,34 +18,34 @@ function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-export function createCA(dir: string, name = 'Portcullis Test CA'): CertFiles {
-  const key = join(dir, `${name.replace(/\W/g, '_')}-key.pem`);
-  const cert = join(dir, `${name.replace(/\W/g, '_')}.pem`);
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ],
-    dir,
-  );
+/** A self-signed P-256 certificate valid for two days, with the given X.509v3 extensions. */
+function selfSigned(dir: string, base: string, cn: string, extensions: readonly string[]): CertFiles {
+  const key = `${base}-key.pem`;
+  const cert = `${base}.pem`;
+  const args = [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${cn}`,
+  ];
+  for (const e of extensions) args.push('-addext', e);
+  openssl(args, dir);
   return { cert, key, certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8') };
+}
+
+export function createCA(dir: string, name = 'Portcullis Test CA'): CertFiles {
+  return selfSigned(dir, join(dir, name.replace(/\W/g, '_')), name, ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign']);
 }
 
 export interface LeafOptions {
@@ -130,34 +130,9 @@ export function createLeaf(dir: string, ca: CertFiles, opts: LeafOptions): CertF
 
 /** A self-signed server certificate (not a CA) for `san`, e.g. a backend nobody vouches for. */
 export function createSelfSigned(dir: string, cn: string, san: readonly string[] = ['DNS:localhost', 'IP:127.0.0.1']): CertFiles {
-  const base = join(dir, `${cn.replace(/\W/g, '_')}-self`);
-  const key = `${base}-key.pem`;
-  const cert = `${base}.pem`;
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${cn}`,
-      '-addext',
-      `subjectAltName=${san.join(',')}`,
-      '-addext',
-      'extendedKeyUsage=serverAuth',
-      '-addext',
-      'basicConstraints=critical,CA:FALSE',
-    ],
-    dir,
-  );
-  return { cert, key, certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8') };
+  return selfSigned(dir, join(dir, `${cn.replace(/\W/g, '_')}-self`), cn, [
+    `subjectAltName=${san.join(',')}`,
+    'extendedKeyUsage=serverAuth',
+    'basicConstraints=critical,CA:FALSE',
+  ]);
 }
